@@ -1,0 +1,51 @@
+import { announce } from './presence.js';
+import { fail, ok, texts } from './replies.js';
+import type { Handler } from './types.js';
+import { isUsername } from './users.js';
+
+/**
+ * login <username> <password> (SPEC section 2). The address guard runs first
+ * so a locked address learns nothing about accounts; the account lock is
+ * checked before the password so a locked account is refused even with the
+ * right one, and is checked again atomically when the session opens.
+ */
+export const login: Handler = async (ctx, [user, password], _session, caller) => {
+  const { state, config } = ctx;
+  if (caller.session) return fail('login', 'already_logged_in', texts.alreadyLoggedIn);
+  const now = ctx.clock.now();
+  const blockMs = config.blockDuration * 1000;
+  const guard = await state.guardAddress(caller.address, now, config.loginRate, config.loginBurst, blockMs + 60_000);
+  if (guard === 'address_blocked') return fail('login', 'address_blocked', texts.addressBlocked);
+  if (guard === 'rate_limited') return fail('login', 'rate_limited', texts.loginRateLimited);
+
+  const record = isUsername(user) ? await state.loginRecord(user) : null;
+  if (!record) {
+    const locked = await state.countAddressFailure(caller.address, config.loginFailures, now + blockMs, blockMs + 60_000);
+    return fail('login', 'invalid_user', locked ? texts.usernameLocked : texts.invalidUsername);
+  }
+  if (record.lockedUntil > now) return fail('login', 'account_blocked', texts.accountBlocked);
+  if (!(await ctx.passwords.verify(password, record.hash))) {
+    const locked = await state.countPasswordFailure(user, config.loginFailures, now + blockMs);
+    return fail('login', 'invalid_password', locked ? texts.passwordLocked : texts.invalidPassword);
+  }
+
+  // The token names its user so any replica finds the session in one look-up.
+  const token = `${user}:${ctx.secret()}`;
+  const opened = await state.openSession(user, token, now, caller.address);
+  if (!opened.ok) {
+    if (opened.reason === 'account_blocked') return fail('login', 'account_blocked', texts.accountBlocked);
+    if (opened.reason === 'already_logged_in') return fail('login', 'already_logged_in', texts.alreadyLoggedIn);
+    return fail('login', 'invalid_user', texts.invalidUsername);
+  }
+  await state.markOnline(user, now);
+  await announce(ctx, user, 'in');
+  const gap = opened.page.last > opened.seen && opened.page.first > opened.seen + 1;
+  return ok('login', texts.welcome, { user, token, cursor: String(opened.seen), ...(gap ? { gap: true } : {}) });
+};
+
+/** The user a session token belongs to, or null if it is not a token. */
+export function tokenUser(token: string): string | null {
+  const colon = token.indexOf(':');
+  const user = colon < 0 ? '' : token.slice(0, colon);
+  return isUsername(user) ? user : null;
+}

@@ -1,0 +1,39 @@
+import { encode, type EndReason } from './events.js';
+import type { Context } from './types.js';
+
+/**
+ * Tells every other online user that `user` logged in or out (SPEC section
+ * 2), except the users `user` has blocked.
+ */
+export async function announce(ctx: Context, user: string, state: 'in' | 'out', reason?: 'logout' | 'timeout'): Promise<void> {
+  const [online, blocked] = await Promise.all([ctx.state.online(), ctx.state.blocked(user)]);
+  const skip = new Set(blocked).add(user);
+  const json = encode.presence(user, state, ctx.clock.now(), reason);
+  await Promise.all(
+    online.filter((u) => !skip.has(u)).map((u) => ctx.state.deliver(u, { from: '', online: json }, ctx.config.backlog)),
+  );
+}
+
+/** How long an ended session stays readable, so its client can fetch session_end. */
+export const endedSessionRetainMs = 60 * 60 * 1000;
+
+/**
+ * Ends a session (logout, or timeout when `idleSince` is given) if it is
+ * still live, then records the user offline and announces it. Whoever ends
+ * it first wins; everyone else gets `none` or `active`, so each end is
+ * announced once.
+ */
+export async function endSession(ctx: Context, user: string, token: string, reason: Exclude<EndReason, 'shutdown'>, idleSince?: number) {
+  const now = ctx.clock.now();
+  const result = await ctx.state.endSession(
+    user,
+    { token, reason, now, idleSince, event: encode.sessionEnd(reason, now) },
+    ctx.config.backlog,
+    endedSessionRetainMs,
+  );
+  if (result.ok) {
+    await ctx.state.markOffline(user, now);
+    await announce(ctx, user, 'out', reason);
+  }
+  return result;
+}

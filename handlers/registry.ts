@@ -1,0 +1,111 @@
+import { fail, texts } from './replies.js';
+import type { Caller, Context, Handler, Reply, SessionInfo } from './types.js';
+import { acceptprivate } from './acceptprivate.js';
+import { block } from './block.js';
+import { broadcast } from './broadcast.js';
+import { declineprivate } from './declineprivate.js';
+import { login } from './login.js';
+import { logout } from './logout.js';
+import { message } from './message.js';
+import { p2p } from './p2p.js';
+import { privateMessage, stopprivate } from './private.js';
+import { resume } from './resume.js';
+import { startprivate } from './startprivate.js';
+import { touch } from './touch.js';
+import { unblock } from './unblock.js';
+import { whoelse } from './whoelse.js';
+import { whoelsesince } from './whoelsesince.js';
+
+/** Splits the rest of a command line into arguments, or null for a usage error. */
+type ArgShape = (rest: string) => string[] | null;
+
+const none: ArgShape = (rest) => (rest === '' ? [] : null);
+const word: ArgShape = (rest) => (/^[^ ]+$/.test(rest) ? [rest] : null);
+/** One word, then free text (which may contain spaces) up to the end of the line. */
+const wordAndText: ArgShape = (rest) => {
+  const m = /^([^ ]+) (.+)$/s.exec(rest);
+  return m && m[2].trim() !== '' ? [m[1], m[2]] : null;
+};
+const text: ArgShape = (rest) => (rest.trim() === '' ? null : [rest]);
+const seconds: ArgShape = (rest) => (/^\d{1,15}$/.test(rest) ? [rest] : null);
+const wordAndOptionalWord: ArgShape = (rest) => (/^[^ ]+( [^ ]+)?$/.test(rest) ? rest.split(' ') : null);
+
+export interface CommandRow {
+  verb: string;
+  /** The command's synopsis, also its usage text. */
+  synopsis: string;
+  args: ArgShape;
+  /** Needs a live session (checked, with the command rate limit, before the handler runs). */
+  session: boolean;
+  /** Resets the inactivity timer (SPEC section 2). */
+  activity: boolean;
+  handler: Handler;
+}
+
+/**
+ * The command table: every command the server understands, in one place.
+ * The dispatcher applies its columns once, for all commands.
+ */
+export const commands: readonly CommandRow[] = [
+  { verb: 'login', synopsis: 'login <username> <password>', args: wordAndText, session: false, activity: false, handler: login },
+  { verb: 'resume', synopsis: 'resume <token> [<cursor>]', args: wordAndOptionalWord, session: false, activity: false, handler: resume },
+  { verb: 'message', synopsis: 'message <user> <text>', args: wordAndText, session: true, activity: true, handler: message },
+  { verb: 'broadcast', synopsis: 'broadcast <text>', args: text, session: true, activity: true, handler: broadcast },
+  { verb: 'whoelse', synopsis: 'whoelse', args: none, session: true, activity: true, handler: whoelse },
+  { verb: 'whoelsesince', synopsis: 'whoelsesince <seconds>', args: seconds, session: true, activity: true, handler: whoelsesince },
+  { verb: 'block', synopsis: 'block <user>', args: word, session: true, activity: true, handler: block },
+  { verb: 'unblock', synopsis: 'unblock <user>', args: word, session: true, activity: true, handler: unblock },
+  { verb: 'logout', synopsis: 'logout', args: none, session: true, activity: true, handler: logout },
+  { verb: 'startprivate', synopsis: 'startprivate <user>', args: word, session: true, activity: true, handler: startprivate },
+  { verb: 'acceptprivate', synopsis: 'acceptprivate <user>', args: word, session: true, activity: true, handler: acceptprivate },
+  { verb: 'declineprivate', synopsis: 'declineprivate <user>', args: word, session: true, activity: true, handler: declineprivate },
+  { verb: 'private', synopsis: 'private <user> <text>', args: wordAndText, session: true, activity: false, handler: privateMessage },
+  { verb: 'stopprivate', synopsis: 'stopprivate <user>', args: word, session: true, activity: false, handler: stopprivate },
+  { verb: 'p2p', synopsis: 'p2p [<host>] <port>', args: wordAndOptionalWord, session: true, activity: false, handler: p2p },
+  { verb: 'touch', synopsis: 'touch', args: none, session: true, activity: true, handler: touch },
+];
+
+const byVerb = new Map(commands.map((row) => [row.verb, row]));
+
+/** Control characters (other than none at all) and NUL never travel to other users. */
+const forbidden = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Runs one command line for a caller and returns its reply. Never throws: a
+ * state store failure becomes an `unavailable` reply.
+ */
+export async function dispatch(ctx: Context, caller: Caller, line: string): Promise<Reply> {
+  const space = line.indexOf(' ');
+  const verb = space < 0 ? line : line.slice(0, space);
+  const rest = space < 0 ? '' : line.slice(space + 1);
+  if (Buffer.byteLength(line) > ctx.config.maxLineBytes) {
+    return fail(verb, 'too_long', texts.lineTooLong(ctx.config.maxLineBytes));
+  }
+  if (forbidden.test(line) || !line.isWellFormed()) return fail(verb, 'invalid_command', texts.invalidCharacters);
+  const row = byVerb.get(verb);
+  if (!row) return fail(verb, 'invalid_command', texts.invalidCommand);
+  const args = row.args(rest);
+  try {
+    let session: SessionInfo | null = null;
+    if (row.session) {
+      if (!caller.session) return fail(verb, 'not_logged_in', texts.notLoggedIn);
+      const { user, token } = caller.session;
+      const check = await ctx.state.checkSession(user, token, ctx.clock.now(), {
+        touch: args !== null && row.activity,
+        rate: ctx.config.commandRate,
+        burst: ctx.config.commandBurst,
+        set: caller.cursor === undefined ? undefined : { cursor: String(caller.cursor) },
+      });
+      if (!check.ok) {
+        if (check.reason === 'rate_limited') return fail(verb, 'rate_limited', texts.commandRateLimited);
+        return fail(verb, 'not_logged_in', check.reason === 'ended' ? texts.sessionEnded : texts.notLoggedIn);
+      }
+      session = { user, token, p2pHost: check.p2pHost, p2pPort: check.p2pPort };
+    }
+    if (args === null) return fail(verb, 'usage', texts.usage(row.synopsis));
+    return await row.handler(ctx, args, session, caller);
+  } catch (err) {
+    ctx.log?.('error', 'command failed', { verb, error: String(err) });
+    return fail(verb, 'unavailable', texts.unavailable);
+  }
+}

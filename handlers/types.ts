@@ -1,0 +1,100 @@
+import type { State } from '../state/index.js';
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export interface Config {
+  /** Seconds an account or address stays locked after too many failures. */
+  blockDuration: number;
+  /** Seconds without a valid command before a session is logged out. */
+  timeout: number;
+  /** Failed logins in a row that lock an account (and unknown names an address). */
+  loginFailures: number;
+  maxMessageLength: number;
+  maxLineBytes: number;
+  maxBodyBytes: number;
+  /** Commands per second per session (0 = no limit) and burst. */
+  commandRate: number;
+  commandBurst: number;
+  /** Login attempts per second per client address (0 = no limit) and burst. */
+  loginRate: number;
+  loginBurst: number;
+  /** Events kept per inbox; older ones are trimmed. */
+  backlog: number;
+  /** Seconds a private-chat request waits for an answer. */
+  privateRequestTtl: number;
+}
+
+export const defaultConfig: Config = {
+  blockDuration: 60,
+  timeout: 120,
+  loginFailures: 3,
+  maxMessageLength: 1000,
+  maxLineBytes: 8192,
+  maxBodyBytes: 16384,
+  commandRate: 20,
+  commandBurst: 40,
+  loginRate: 10,
+  loginBurst: 50,
+  backlog: 10000,
+  privateRequestTtl: 120,
+};
+
+export interface Passwords {
+  hash(password: string): Promise<string>;
+  verify(password: string, hash: string): Promise<boolean>;
+}
+
+/** What every handler may use: side effects go through `state` only. */
+export interface Context {
+  state: State;
+  clock: Clock;
+  config: Config;
+  passwords: Passwords;
+  /** A new unguessable secret (session tokens, private-chat tokens). */
+  secret(): string;
+  /** Where failures are reported (the transports' logger); optional in tests. */
+  log?: Logger;
+}
+
+export type Logger = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+/** Who is calling: the transport fills this in from its connection or request. */
+export interface Caller {
+  /** The client's address (after PROXY protocol / X-Forwarded-For, when trusted). */
+  address: string;
+  /** The session this connection or request carries, if any. */
+  session?: { user: string; token: string };
+  /** TCP only: the cursor the connection has delivered up to. */
+  cursor?: number;
+}
+
+/** A reply: the JSON object of SPEC section 4, sent back for one command. */
+export interface Reply {
+  type: 'reply';
+  cmd: string;
+  ok: boolean;
+  error?: string;
+  text: string;
+  [field: string]: unknown;
+}
+
+/** A session as a handler sees it, after the registry checked the token. */
+export interface SessionInfo {
+  user: string;
+  token: string;
+  p2pHost: string;
+  p2pPort: string;
+}
+
+export interface Command {
+  verb: string;
+  /** Arguments as parsed by the command's `parse`. */
+  args: string[];
+}
+
+export interface Handler {
+  (ctx: Context, args: string[], session: SessionInfo | null, caller: Caller): Promise<Reply>;
+}

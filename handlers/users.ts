@@ -1,0 +1,22 @@
+import type { Context } from './types.js';
+
+/** SPEC section 1: 1-32 characters of [A-Za-z0-9_.-]. */
+export const usernamePattern = /^[A-Za-z0-9_.-]{1,32}$/;
+
+export function isUsername(name: string): boolean {
+  return usernamePattern.test(name);
+}
+
+/**
+ * Seeds the user store: users not there yet are created; users already there
+ * keep their stored password, so a reset made with the management command
+ * survives restarts. Safe to run from several replicas at once.
+ */
+export async function importUsers(ctx: Context, entries: { user: string; password: string }[]): Promise<string[]> {
+  const added: string[] = [];
+  for (const { user, password } of entries) {
+    if (!isUsername(user) || (await ctx.state.userExists(user))) continue;
+    if (await ctx.state.addUser(user, await ctx.passwords.hash(password))) added.push(user);
+  }
+  return added;
+}

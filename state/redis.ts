@@ -1,0 +1,257 @@
+import type { Cluster, Redis } from 'ioredis';
+import { keys, wakeChannelUser } from './keys.js';
+import { loadScripts } from './scripts.js';
+import type {
+  Delivery,
+  DeliveryResult,
+  EndSession,
+  EndSessionResult,
+  EventPage,
+  LoginRecord,
+  OpenSessionResult,
+  PollResult,
+  SessionCheck,
+  SessionCheckOptions,
+  State,
+  WakeListener,
+} from './index.js';
+
+type Client = Redis | Cluster;
+type Reply = (string | number)[];
+
+/** The state interface on an ioredis client (real, cluster or ioredis-mock). */
+export class RedisState implements State {
+  private readonly listeners: WakeListener[] = [];
+
+  /**
+   * @param redis commands and scripts
+   * @param subscriber a second connection, used only for wake-up pub/sub
+   */
+  constructor(
+    private readonly redis: Client,
+    private readonly subscriber: Client,
+  ) {
+    for (const script of loadScripts()) {
+      redis.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+    }
+    subscriber.on('message', (channel: string, message: string) => {
+      const user = wakeChannelUser(channel);
+      const space = message.indexOf(' ');
+      if (user === null || space < 0) return;
+      const id = Number(message.slice(0, space));
+      const json = message.slice(space + 1);
+      for (const listener of this.listeners) listener(user, id, json);
+    });
+  }
+
+  private run(name: string, keyList: string[], args: (string | number)[]): Promise<unknown> {
+    const command = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name];
+    return command.call(this.redis, ...keyList, ...args);
+  }
+
+  // users
+
+  async addUser(user: string, hash: string): Promise<boolean> {
+    const [created] = await Promise.all([
+      this.redis.hsetnx(keys.user(user), 'hash', hash),
+      this.redis.sadd(keys.users, user),
+    ]);
+    return created === 1;
+  }
+
+  async setPassword(user: string, hash: string): Promise<boolean> {
+    if (!(await this.userExists(user))) return false;
+    await this.redis.hset(keys.user(user), 'hash', hash, 'fails', '0', 'lockedUntil', '0');
+    return true;
+  }
+
+  async removeUser(user: string): Promise<boolean> {
+    const [removed] = await Promise.all([
+      this.redis.del(keys.user(user), keys.session(user), keys.inbox(user), keys.blocks(user), keys.privateRequests(user)),
+      this.redis.srem(keys.users, user),
+      this.redis.zrem(keys.online, user),
+      this.redis.zrem(keys.lastSeen, user),
+    ]);
+    return removed > 0;
+  }
+
+  async listUsers(): Promise<string[]> {
+    return (await this.redis.smembers(keys.users)).sort();
+  }
+
+  async userExists(user: string): Promise<boolean> {
+    return (await this.redis.exists(keys.user(user))) === 1;
+  }
+
+  async loginRecord(user: string): Promise<LoginRecord | null> {
+    const [hash, lockedUntil] = await this.redis.hmget(keys.user(user), 'hash', 'lockedUntil');
+    if (!hash) return null;
+    return { hash, lockedUntil: Number(lockedUntil ?? 0) };
+  }
+
+  // login guards
+
+  async guardAddress(address: string, now: number, rate: number, burst: number, ttlMs: number) {
+    return (await this.run('guardAddress', [keys.address(address)], [now, rate, burst, ttlMs])) as
+      | 'ok'
+      | 'address_blocked'
+      | 'rate_limited';
+  }
+
+  async countAddressFailure(address: string, limit: number, lockedUntil: number, ttlMs: number): Promise<boolean> {
+    return (await this.run('countFailure', [keys.address(address)], [limit, lockedUntil, ttlMs])) === 1;
+  }
+
+  async countPasswordFailure(user: string, limit: number, lockedUntil: number): Promise<boolean> {
+    return (await this.run('countFailure', [keys.user(user)], [limit, lockedUntil, ''])) === 1;
+  }
+
+  // sessions
+
+  async openSession(user: string, token: string, now: number, address: string): Promise<OpenSessionResult> {
+    const r = (await this.run('openSession', [keys.user(user), keys.session(user), keys.inbox(user)], [now, token, address])) as Reply;
+    if (r[0] !== 'ok') return { ok: false, reason: r[0] as 'invalid_user' | 'account_blocked' | 'already_logged_in' };
+    const last = Number(r[2]);
+    return { ok: true, seen: Number(r[1]), page: { last, first: last - Number(r[3]) + 1 } };
+  }
+
+  async checkSession(user: string, token: string, now: number, o: SessionCheckOptions): Promise<SessionCheck> {
+    const args: (string | number)[] = [token, now, o.touch ? 1 : 0, o.rate, o.burst];
+    for (const [field, value] of Object.entries(o.set ?? {})) args.push(field, value);
+    const r = (await this.run('session', [keys.session(user)], args)) as Reply;
+    if (r[0] === 'ok') return { ok: true, p2pHost: String(r[1]), p2pPort: String(r[2]), cursor: Number(r[3]) };
+    if (r[0] === 'ended') return { ok: false, reason: 'ended', cursor: Number(r[3]), ended: String(r[4]) };
+    return { ok: false, reason: r[0] as 'none' | 'rate_limited' };
+  }
+
+  async endSession(user: string, end: EndSession, cap: number, retainMs: number): Promise<EndSessionResult> {
+    const r = (await this.run(
+      'endSession',
+      [keys.user(user), keys.session(user), keys.inbox(user), keys.privateRequests(user), keys.wake(user)],
+      [end.token, end.reason, end.now, end.idleSince ?? '', end.event, cap, retainMs],
+    )) as Reply;
+    if (r[0] === 'ok') return { ok: true, id: Number(r[1]) };
+    if (r[0] === 'active') return { ok: false, reason: 'active', lastActive: Number(r[1]) };
+    return { ok: false, reason: 'none' };
+  }
+
+  // presence and history
+
+  async markOnline(user: string, now: number): Promise<void> {
+    await this.redis.zadd(keys.online, now, user);
+  }
+
+  async markOffline(user: string, endedAt: number): Promise<void> {
+    await this.run('markOffline', [keys.online, keys.lastSeen], [user, endedAt]);
+  }
+
+  async online(): Promise<string[]> {
+    return this.redis.zrange(keys.online, 0, -1);
+  }
+
+  async endedSince(since: number): Promise<string[]> {
+    return this.redis.zrangebyscore(keys.lastSeen, since, '+inf');
+  }
+
+  async idleCandidates(before: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(keys.online, '-inf', before, 'LIMIT', 0, limit);
+  }
+
+  async noteActivity(user: string, lastActive: number): Promise<void> {
+    await this.redis.zadd(keys.online, 'XX', lastActive, user);
+  }
+
+  // blocks
+
+  async block(user: string, target: string): Promise<boolean> {
+    return (await this.redis.sadd(keys.blocks(user), target)) === 1;
+  }
+
+  async unblock(user: string, target: string): Promise<boolean> {
+    return (await this.redis.srem(keys.blocks(user), target)) === 1;
+  }
+
+  async blocked(user: string): Promise<string[]> {
+    return this.redis.smembers(keys.blocks(user));
+  }
+
+  async blockersOf(user: string, candidates: string[]): Promise<Set<string>> {
+    // One command per candidate: their block sets live in their own hash slots.
+    // Issued together, they travel in one pipeline per node (auto-pipelining).
+    const flags = await Promise.all(candidates.map((c) => this.redis.sismember(keys.blocks(c), user)));
+    return new Set(candidates.filter((_c, k) => flags[k] === 1));
+  }
+
+  // inbox
+
+  async deliver(user: string, d: Delivery, cap: number): Promise<DeliveryResult> {
+    const r = (await this.run(
+      'deliver',
+      [keys.user(user), keys.session(user), keys.inbox(user), keys.blocks(user), keys.wake(user)],
+      [d.from, d.online, d.offline ?? '', cap],
+    )) as Reply;
+    if (r[0] === 'ok') return { ok: true, id: Number(r[1]), online: Number(r[2]) === 1 };
+    return { ok: false, reason: r[0] as 'invalid_user' | 'blocked' | 'offline' };
+  }
+
+  async read(user: string, after: number, limit: number): Promise<EventPage> {
+    const r = (await this.run('read', [keys.user(user), keys.inbox(user)], [after, limit])) as Reply;
+    return page(r, 0);
+  }
+
+  async poll(user: string, token: string, after: number | null, limit: number): Promise<PollResult> {
+    const r = (await this.run(
+      'poll',
+      [keys.session(user), keys.user(user), keys.inbox(user)],
+      [token, after === null ? '' : after, limit],
+    )) as Reply;
+    if (r[0] !== 'ok') return { ok: false, reason: r[0] as 'none' | 'ended' };
+    return { ok: true, ...page(r, 1) };
+  }
+
+  // private-chat requests
+
+  async addPrivateRequest(target: string, from: string, expiresAt: number): Promise<void> {
+    await this.redis.hset(keys.privateRequests(target), from, expiresAt);
+  }
+
+  async takePrivateRequest(target: string, from: string, now: number): Promise<boolean> {
+    return (await this.run('takePrivateRequest', [keys.privateRequests(target)], [from, now])) === 1;
+  }
+
+  async dropPrivateRequest(target: string, from: string): Promise<void> {
+    await this.redis.hdel(keys.privateRequests(target), from);
+  }
+
+  // wake-ups
+
+  onWake(listener: WakeListener): void {
+    this.listeners.push(listener);
+  }
+
+  async watch(user: string): Promise<void> {
+    await this.subscriber.subscribe(keys.wake(user));
+  }
+
+  async unwatch(user: string): Promise<void> {
+    await this.subscriber.unsubscribe(keys.wake(user));
+  }
+
+  async ping(): Promise<boolean> {
+    return (await this.redis.ping()) === 'PONG';
+  }
+
+  async close(): Promise<void> {
+    this.subscriber.disconnect();
+    this.redis.disconnect();
+  }
+}
+
+/** Turns a read reply `{seq, from, gap, count, joined}` (after `offset` status fields) into events. */
+function page(r: Reply, offset: number): EventPage {
+  const last = Number(r[offset]);
+  const from = Number(r[offset + 1]);
+  const count = Number(r[offset + 3]);
+  const bodies = count > 0 ? String(r[offset + 4]).split('\n') : [];
+  return { events: bodies.map((json, k) => ({ id: from + k, json })), last, gap: Number(r[offset + 2]) === 1 };
+}
