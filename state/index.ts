@@ -17,6 +17,8 @@ export interface EventPage {
   events: StoredEvent[];
   /** The newest event id of the inbox. */
   last: number;
+  /** The cursor after this page: the last event returned, else the cursor read after. */
+  cursor: number;
   /** True when events after the requested cursor were trimmed away. */
   gap: boolean;
 }

@@ -253,5 +253,10 @@ function page(r: Reply, offset: number): EventPage {
   const from = Number(r[offset + 1]);
   const count = Number(r[offset + 3]);
   const bodies = count > 0 ? String(r[offset + 4]).split('\n') : [];
-  return { events: bodies.map((json, k) => ({ id: from + k, json })), last, gap: Number(r[offset + 2]) === 1 };
+  return {
+    events: bodies.map((json, k) => ({ id: from + k, json })),
+    last,
+    cursor: from + bodies.length - 1,
+    gap: Number(r[offset + 2]) === 1,
+  };
 }

@@ -1,0 +1,123 @@
+import { defaultConfig, type Config } from '../handlers/types.js';
+
+/** Everything the Node entry needs to start, from arguments and environment. */
+export interface ServerOptions {
+  port: number;
+  httpPort: number;
+  host: string;
+  credentials: string;
+  redis: string;
+  trustProxy: string[];
+  byteRate: number;
+  byteBurst: number;
+  lineTimeout: number;
+  sweepInterval: number;
+  config: Config;
+}
+
+type Target = { top: Exclude<keyof ServerOptions, 'config' | 'trustProxy'> | 'trustProxy' } | { config: keyof Config };
+
+interface Flag {
+  flag: string;
+  env: string;
+  value: string;
+  help: string;
+  target: Target;
+  kind: 'integer' | 'text' | 'list';
+}
+
+/**
+ * Every flag, its environment variable and its meaning; the usage text and
+ * the README's configuration table come from here. Flags win over the
+ * environment, which wins over the defaults.
+ */
+export const flags: Flag[] = [
+  { flag: '--http-port', env: 'IM_HTTP_PORT', value: 'N', kind: 'integer', target: { top: 'httpPort' }, help: 'HTTP port, 0 disables HTTP (8080)' },
+  { flag: '--host', env: 'IM_HOST', value: 'ADDR', kind: 'text', target: { top: 'host' }, help: 'address to listen on (0.0.0.0)' },
+  { flag: '--credentials', env: 'IM_CREDENTIALS', value: 'FILE', kind: 'text', target: { top: 'credentials' }, help: 'users to seed the store with (credentials.txt)' },
+  { flag: '--redis', env: 'REDIS_URL', value: 'URL', kind: 'text', target: { top: 'redis' }, help: 'Redis URL, or comma-separated cluster node URLs (embedded store)' },
+  { flag: '--trust-proxy', env: 'IM_TRUST_PROXY', value: 'ADDR[,ADDR]', kind: 'list', target: { top: 'trustProxy' }, help: 'proxies whose PROXY v2 header / X-Forwarded-For is believed (none)' },
+  { flag: '--command-rate', env: 'IM_COMMAND_RATE', value: 'N', kind: 'integer', target: { config: 'commandRate' }, help: 'commands per second per session, 0 = no limit (20)' },
+  { flag: '--command-burst', env: 'IM_COMMAND_BURST', value: 'N', kind: 'integer', target: { config: 'commandBurst' }, help: 'commands a session may send at once (40)' },
+  { flag: '--login-rate', env: 'IM_LOGIN_RATE', value: 'N', kind: 'integer', target: { config: 'loginRate' }, help: 'login attempts per second per address, 0 = no limit (10)' },
+  { flag: '--login-burst', env: 'IM_LOGIN_BURST', value: 'N', kind: 'integer', target: { config: 'loginBurst' }, help: 'login attempts an address may make at once (50)' },
+  { flag: '--max-message', env: 'IM_MAX_MESSAGE', value: 'N', kind: 'integer', target: { config: 'maxMessageLength' }, help: 'characters in a message or broadcast (1000)' },
+  { flag: '--max-line', env: 'IM_MAX_LINE', value: 'N', kind: 'integer', target: { config: 'maxLineBytes' }, help: 'bytes in a command line (8192)' },
+  { flag: '--max-body', env: 'IM_MAX_BODY', value: 'N', kind: 'integer', target: { config: 'maxBodyBytes' }, help: 'bytes in an HTTP request body (16384)' },
+  { flag: '--backlog', env: 'IM_BACKLOG', value: 'N', kind: 'integer', target: { config: 'backlog' }, help: 'events kept per inbox (10000)' },
+  { flag: '--byte-rate', env: 'IM_BYTE_RATE', value: 'N', kind: 'integer', target: { top: 'byteRate' }, help: 'bytes per second a TCP client may send, 0 = no limit (524288)' },
+  { flag: '--byte-burst', env: 'IM_BYTE_BURST', value: 'N', kind: 'integer', target: { top: 'byteBurst' }, help: 'bytes a TCP client may send at once (2097152)' },
+  { flag: '--line-timeout', env: 'IM_LINE_TIMEOUT', value: 'S', kind: 'integer', target: { top: 'lineTimeout' }, help: 'seconds a TCP line may stay unfinished (30)' },
+  { flag: '--sweep-interval', env: 'IM_SWEEP_INTERVAL', value: 'MS', kind: 'integer', target: { top: 'sweepInterval' }, help: 'milliseconds between inactivity sweeps (1000)' },
+  { flag: '--private-request-ttl', env: 'IM_PRIVATE_REQUEST_TTL', value: 'S', kind: 'integer', target: { config: 'privateRequestTtl' }, help: 'seconds a private-chat request can be answered (120)' },
+];
+
+export const usage = [
+  'Usage: npm start -- [port] [block_duration] [timeout] [options]',
+  '  port            TCP port (4000)',
+  '  block_duration  seconds an account or address stays blocked after 3 failed logins (60)',
+  '  timeout         seconds of inactivity before a session is logged out (120)',
+  'Options (environment variable in brackets):',
+  ...flags.map((f) => `  ${`${f.flag} ${f.value}`.padEnd(30)} ${f.help} [${f.env}]`),
+  '  --help                         this text',
+].join('\n');
+
+export class UsageError extends Error {}
+
+/** Parses the assignment's positional form plus the flags. */
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOptions | 'help' {
+  const options: ServerOptions = {
+    port: 4000,
+    httpPort: 8080,
+    host: '0.0.0.0',
+    credentials: 'credentials.txt',
+    redis: '',
+    trustProxy: [],
+    byteRate: 524288,
+    byteBurst: 2097152,
+    lineTimeout: 30,
+    sweepInterval: 1000,
+    config: { ...defaultConfig },
+  };
+  const apply = (f: Flag, raw: string, origin: string) => {
+    let value: number | string | string[] = raw;
+    if (f.kind === 'integer') {
+      if (!/^\d{1,9}$/.test(raw)) throw new UsageError(`${origin} needs a non-negative integer, got "${raw}"`);
+      value = Number(raw);
+    } else if (f.kind === 'list') {
+      value = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    }
+    if ('config' in f.target) (options.config as unknown as Record<string, unknown>)[f.target.config] = value;
+    else (options as unknown as Record<string, unknown>)[f.target.top] = value;
+  };
+  for (const f of flags) if (env[f.env] !== undefined && env[f.env] !== '') apply(f, env[f.env]!, f.env);
+
+  const positional: string[] = [];
+  for (let k = 0; k < argv.length; k++) {
+    const arg = argv[k];
+    if (arg === '--help' || arg === '-h') return 'help';
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    const [name, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const f = flags.find((x) => x.flag === name);
+    if (!f) throw new UsageError(`unknown option ${name}`);
+    const value = inline ?? argv[++k];
+    if (value === undefined) throw new UsageError(`${name} needs a value`);
+    apply(f, value, name);
+  }
+  if (positional.length > 3) throw new UsageError(`too many arguments: ${positional.slice(3).join(' ')}`);
+  const [port, blockDuration, timeout] = positional.map((p, k) => {
+    if (!/^\d{1,9}$/.test(p)) throw new UsageError(`${['port', 'block_duration', 'timeout'][k]} must be a non-negative integer, got "${p}"`);
+    return Number(p);
+  });
+  if (port !== undefined) options.port = port;
+  if (blockDuration !== undefined) options.config.blockDuration = blockDuration;
+  if (timeout !== undefined) {
+    if (timeout === 0) throw new UsageError('timeout must be at least 1 second');
+    options.config.timeout = timeout;
+  }
+  if (options.port > 65535 || options.httpPort > 65535) throw new UsageError('ports are at most 65535');
+  return options;
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+import { serve } from '@hono/node-server';
+import { readFile } from 'node:fs/promises';
+import type { Server as NetServer } from 'node:net';
+import { newSecret, scryptPasswords } from '../handlers/passwords.js';
+import type { Context, Logger } from '../handlers/types.js';
+import { importUsers } from '../handlers/users.js';
+import { openState } from '../state/connect.js';
+import { TrustedProxies } from './addresses.js';
+import { parseArgs, usage, UsageError, type ServerOptions } from './args.js';
+import { parseCredentials } from './credentials.js';
+import { createHttpApp } from './http.js';
+import { Live } from './live.js';
+import { createLogger } from './log.js';
+import { Metrics } from './metrics.js';
+import { startSweeper } from './sweeper.js';
+import { createTcpServer } from './tcp.js';
+
+/**
+ * The Node entry: one replica serving TCP and HTTP over one state store,
+ * with its inactivity sweeper. SIGTERM drains it; SIGHUP re-reads the
+ * credentials file (new users are added; existing passwords are kept).
+ */
+async function main(): Promise<void> {
+  let options: ServerOptions | 'help';
+  try {
+    options = parseArgs(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`error: ${err.message}\n${usage}\n`);
+    process.exit(2);
+  }
+  if (options === 'help') {
+    process.stdout.write(usage + '\n');
+    return;
+  }
+  const opts = options;
+  const log = createLogger();
+  const { state, embedded } = openState(opts.redis);
+  const ctx: Context = {
+    state,
+    clock: { now: () => Date.now() },
+    config: opts.config,
+    passwords: scryptPasswords(),
+    secret: newSecret,
+    log,
+  };
+  await seedUsers(ctx, opts.credentials, log);
+
+  const metrics = new Metrics();
+  const live = new Live(state);
+  const proxies = new TrustedProxies(opts.trustProxy);
+  const tcp = createTcpServer({
+    ctx,
+    live,
+    proxies,
+    metrics,
+    byteRate: opts.byteRate,
+    byteBurst: opts.byteBurst,
+    lineTimeoutMs: opts.lineTimeout * 1000,
+    maxQueuedBytes: 8 * 1024 * 1024,
+  });
+  await listen(tcp.server, opts.port, opts.host);
+  const tcpAddress = tcp.server.address();
+  const tcpPort = typeof tcpAddress === 'object' && tcpAddress ? tcpAddress.port : opts.port;
+
+  let http: ReturnType<typeof createHttpApp> | null = null;
+  let httpServer: NetServer | null = null;
+  if (opts.httpPort > 0) {
+    http = createHttpApp({
+      ctx,
+      live,
+      metrics,
+      clientAddress: (c) => proxies.httpClient(c.env.incoming.socket.remoteAddress ?? 'unknown', c.req.header('x-forwarded-for')),
+    });
+    const app = http.app;
+    httpServer = await new Promise<NetServer>((resolve, reject) => {
+      const server = serve({ fetch: app.fetch, port: opts.httpPort, hostname: opts.host }, () => resolve(server as NetServer));
+      server.once('error', reject);
+    });
+  }
+  const stopSweeper = startSweeper(ctx, metrics, opts.sweepInterval);
+
+  const where = opts.redis ? `Redis at ${opts.redis.replace(/\/\/[^@/]*@/g, '//***@')}` : '';
+  process.stdout.write(
+    `Messaging server listening on TCP ${opts.host}:${tcpPort}` +
+      (httpServer ? ` and HTTP ${opts.host}:${opts.httpPort}` : ' (HTTP disabled)') +
+      `\nState: ${embedded ? 'embedded in-process store; everything in it is lost when the server exits (set REDIS_URL or --redis to keep it)' : where}` +
+      `\nblock_duration ${opts.config.blockDuration}s, timeout ${opts.config.timeout}s\n`,
+  );
+
+  process.on('SIGHUP', () => {
+    seedUsers(ctx, opts.credentials, log).catch((err) => log('error', 'reloading credentials failed', { error: String(err) }));
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log('info', `${signal}: draining`);
+    tcp.server.close();
+    httpServer?.close();
+    http?.shutdown();
+    tcp.shutdown();
+    stopSweeper();
+    // Give answered long-polls and session_end lines a moment to leave.
+    setTimeout(() => {
+      void state.close().finally(() => process.exit(0));
+    }, 300).unref();
+    setTimeout(() => process.exit(0), 5000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function seedUsers(ctx: Context, file: string, log: Logger): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    log('warn', `cannot read credentials file ${file}; no users seeded`, { error: (err as Error).message });
+    return;
+  }
+  const { entries, problems } = parseCredentials(text);
+  for (const problem of problems) log('warn', `${file} ${problem}; skipped`);
+  const added = await importUsers(ctx, entries);
+  log('info', `credentials: ${entries.length} users in ${file}, ${added.length} new`);
+}
+
+function listen(server: NetServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+}
+
+main().catch((err) => {
+  process.stderr.write(`fatal: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,26 @@
+import { sweepIdleSessions } from '../handlers/timeout.js';
+import type { Context } from '../handlers/types.js';
+import type { Metrics } from './metrics.js';
+
+/**
+ * Runs the inactivity sweep every `intervalMs` on this replica. Every replica
+ * runs one; the claim inside the sweep makes each timeout happen once.
+ */
+export function startSweeper(ctx: Context, metrics: Metrics, intervalMs: number): () => void {
+  let running = false;
+  const timer = setInterval(async () => {
+    if (running) return;
+    running = true;
+    try {
+      const ended = await sweepIdleSessions(ctx);
+      metrics.timeouts.inc(ended.length);
+      for (const user of ended) ctx.log?.('info', 'session timed out', { user });
+    } catch (err) {
+      ctx.log?.('warn', 'inactivity sweep failed', { error: String(err) });
+    } finally {
+      running = false;
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
