@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const tsx = join(root, 'node_modules', '.bin', 'tsx');
+
+export interface RunningServer {
+  tcpPort: number;
+  httpPort: number;
+  http: string;
+  process: ChildProcess;
+  /** Everything the server printed so far. */
+  output(): string;
+  /** SIGTERM, and wait for the process to exit (SIGKILL after 10 s). */
+  stop(): Promise<number | null>;
+  /** SIGKILL, and wait for the process to exit. */
+  kill(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * Starts the real server (`transports/node.ts`) on free loopback ports and
+ * waits for its start-up banner. `args` are extra arguments (positional
+ * block_duration/timeout come after the port: pass them as `positional`).
+ */
+export async function startServer(
+  options: { positional?: string[]; args?: string[]; env?: NodeJS.ProcessEnv; tcpPort?: number; httpPort?: number } = {},
+): Promise<RunningServer> {
+  const tcpPort = options.tcpPort ?? (await freePort());
+  const httpPort = options.httpPort ?? (await freePort());
+  const child = spawn(
+    tsx,
+    [
+      join(root, 'transports', 'node.ts'),
+      String(tcpPort),
+      ...(options.positional ?? []),
+      '--http-port',
+      String(httpPort),
+      '--host',
+      '127.0.0.1',
+      '--credentials',
+      join(root, 'credentials.txt'),
+      ...(options.args ?? []),
+    ],
+    { cwd: root, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  running.add(child);
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    running.delete(child);
+    resolve(code);
+  }));
+  await new Promise<void>((resolve, reject) => {
+    const deadline = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30_000);
+    const check = () => {
+      if (output.includes('Messaging server listening')) {
+        clearTimeout(deadline);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', check);
+    child.once('exit', () => {
+      clearTimeout(deadline);
+      reject(new Error(`server exited during start-up:\n${output}`));
+    });
+  });
+  return {
+    tcpPort,
+    httpPort,
+    http: `http://127.0.0.1:${httpPort}`,
+    process: child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
