@@ -1,20 +1,13 @@
 #!/usr/bin/env node
-import { serve } from '@hono/node-server';
 import { readFile } from 'node:fs/promises';
-import type { Server as NetServer } from 'node:net';
 import { newSecret, scryptPasswords } from '../handlers/passwords.js';
 import type { Context, Logger } from '../handlers/types.js';
 import { importUsers } from '../handlers/users.js';
 import { openState } from '../state/connect.js';
-import { TrustedProxies } from './addresses.js';
 import { parseArgs, usage, UsageError, type ServerOptions } from './args.js';
 import { parseCredentials } from './credentials.js';
-import { createHttpApp } from './http.js';
-import { Live } from './live.js';
 import { createLogger } from './log.js';
-import { Metrics } from './metrics.js';
-import { startSweeper } from './sweeper.js';
-import { createTcpServer } from './tcp.js';
+import { startReplica } from './replica.js';
 
 /**
  * The Node entry: one replica serving TCP and HTTP over one state store,
@@ -47,44 +40,22 @@ async function main(): Promise<void> {
   };
   await seedUsers(ctx, opts.credentials, log);
 
-  const metrics = new Metrics();
-  const live = new Live(state);
-  const proxies = new TrustedProxies(opts.trustProxy);
-  const tcp = createTcpServer({
+  const replica = await startReplica({
     ctx,
-    live,
-    proxies,
-    metrics,
+    host: opts.host,
+    port: opts.port,
+    httpPort: opts.httpPort,
+    trustProxy: opts.trustProxy,
     byteRate: opts.byteRate,
     byteBurst: opts.byteBurst,
     lineTimeoutMs: opts.lineTimeout * 1000,
-    maxQueuedBytes: 8 * 1024 * 1024,
+    sweepIntervalMs: opts.sweepInterval,
   });
-  await listen(tcp.server, opts.port, opts.host);
-  const tcpAddress = tcp.server.address();
-  const tcpPort = typeof tcpAddress === 'object' && tcpAddress ? tcpAddress.port : opts.port;
-
-  let http: ReturnType<typeof createHttpApp> | null = null;
-  let httpServer: NetServer | null = null;
-  if (opts.httpPort > 0) {
-    http = createHttpApp({
-      ctx,
-      live,
-      metrics,
-      clientAddress: (c) => proxies.httpClient(c.env.incoming.socket.remoteAddress ?? 'unknown', c.req.header('x-forwarded-for')),
-    });
-    const app = http.app;
-    httpServer = await new Promise<NetServer>((resolve, reject) => {
-      const server = serve({ fetch: app.fetch, port: opts.httpPort, hostname: opts.host }, () => resolve(server as NetServer));
-      server.once('error', reject);
-    });
-  }
-  const stopSweeper = startSweeper(ctx, metrics, opts.sweepInterval);
 
   const where = opts.redis ? `Redis at ${opts.redis.replace(/\/\/[^@/]*@/g, '//***@')}` : '';
   process.stdout.write(
-    `Messaging server listening on TCP ${opts.host}:${tcpPort}` +
-      (httpServer ? ` and HTTP ${opts.host}:${opts.httpPort}` : ' (HTTP disabled)') +
+    `Messaging server listening on TCP ${opts.host}:${replica.tcpPort}` +
+      (opts.httpPort ? ` and HTTP ${opts.host}:${opts.httpPort}` : ' (HTTP disabled)') +
       `\nState: ${embedded ? 'embedded in-process store; everything in it is lost when the server exits (set REDIS_URL or --redis to keep it)' : where}` +
       `\nblock_duration ${opts.config.blockDuration}s, timeout ${opts.config.timeout}s\n`,
   );
@@ -97,11 +68,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log('info', `${signal}: draining`);
-    tcp.server.close();
-    httpServer?.close();
-    http?.shutdown();
-    tcp.shutdown();
-    stopSweeper();
+    replica.drain();
     // Give answered long-polls and session_end lines a moment to leave.
     setTimeout(() => {
       void state.close().finally(() => process.exit(0));
@@ -124,13 +91,6 @@ async function seedUsers(ctx: Context, file: string, log: Logger): Promise<void>
   for (const problem of problems) log('warn', `${file} ${problem}; skipped`);
   const added = await importUsers(ctx, entries);
   log('info', `credentials: ${entries.length} users in ${file}, ${added.length} new`);
-}
-
-function listen(server: NetServer, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
 }
 
 main().catch((err) => {

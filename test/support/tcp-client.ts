@@ -75,8 +75,15 @@ export class TcpClient {
   async waitClosed(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed) {
-      if (Date.now() > deadline) throw new Error('connection stayed open');
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('connection stayed open');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     }
   }
 

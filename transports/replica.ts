@@ -1,0 +1,102 @@
+import { serve } from '@hono/node-server';
+import type { Server as NetServer } from 'node:net';
+import type { Context } from '../handlers/types.js';
+import { TrustedProxies } from './addresses.js';
+import { createHttpApp } from './http.js';
+import { Live } from './live.js';
+import { Metrics } from './metrics.js';
+import { startSweeper } from './sweeper.js';
+import { createTcpServer } from './tcp.js';
+
+export interface ReplicaOptions {
+  ctx: Context;
+  host: string;
+  /** TCP port (0 = any free one). */
+  port: number;
+  /** HTTP port (0 = no HTTP). */
+  httpPort: number;
+  trustProxy: string[];
+  byteRate: number;
+  byteBurst: number;
+  lineTimeoutMs: number;
+  sweepIntervalMs: number;
+}
+
+export interface Replica {
+  tcpPort: number;
+  httpPort: number;
+  metrics: Metrics;
+  /** Stop accepting, answer parked polls, send TCP clients session_end (shutdown). */
+  drain(): void;
+  /** Drain, then close the listeners. */
+  close(): Promise<void>;
+}
+
+/** One replica: the TCP adapter and the HTTP app over one state store, plus its sweeper. */
+export async function startReplica(o: ReplicaOptions): Promise<Replica> {
+  const { ctx } = o;
+  const metrics = new Metrics();
+  const live = new Live(ctx.state);
+  const proxies = new TrustedProxies(o.trustProxy);
+  const tcp = createTcpServer({
+    ctx,
+    live,
+    proxies,
+    metrics,
+    byteRate: o.byteRate,
+    byteBurst: o.byteBurst,
+    lineTimeoutMs: o.lineTimeoutMs,
+    maxQueuedBytes: 8 * 1024 * 1024,
+  });
+  await listen(tcp.server, o.port, o.host);
+  const address = tcp.server.address();
+  const tcpPort = typeof address === 'object' && address ? address.port : o.port;
+
+  let http: ReturnType<typeof createHttpApp> | null = null;
+  let httpServer: NetServer | null = null;
+  if (o.httpPort > 0) {
+    http = createHttpApp({
+      ctx,
+      live,
+      metrics,
+      clientAddress: (c) => proxies.httpClient(c.env.incoming.socket.remoteAddress ?? 'unknown', c.req.header('x-forwarded-for')),
+    });
+    const app = http.app;
+    httpServer = await new Promise<NetServer>((resolve, reject) => {
+      const server = serve({ fetch: app.fetch, port: o.httpPort, hostname: o.host }, () => resolve(server as NetServer));
+      server.once('error', reject);
+    });
+  }
+  const stopSweeper = startSweeper(ctx, metrics, o.sweepIntervalMs);
+
+  let drained = false;
+  const drain = () => {
+    if (drained) return;
+    drained = true;
+    tcp.server.close();
+    httpServer?.close();
+    http?.shutdown();
+    tcp.shutdown();
+    stopSweeper();
+  };
+  return {
+    tcpPort,
+    httpPort: o.httpPort,
+    metrics,
+    drain,
+    async close() {
+      drain();
+      (httpServer as { closeAllConnections?: () => void } | null)?.closeAllConnections?.();
+      await Promise.all([
+        new Promise<void>((resolve) => (tcp.server.listening ? tcp.server.close(() => resolve()) : resolve())),
+      ]);
+    },
+  };
+}
+
+function listen(server: NetServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+}
