@@ -1,0 +1,174 @@
+import { connect } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestReplica } from '../support/replica.js';
+import { TcpClient } from '../support/tcp-client.js';
+
+let t: Awaited<ReturnType<typeof startTestReplica>>;
+const clients: TcpClient[] = [];
+
+async function open() {
+  const client = await TcpClient.open(t.replica.tcpPort);
+  clients.push(client);
+  return client;
+}
+
+beforeEach(async () => {
+  t = await startTestReplica({ maxLineBytes: 256, maxBodyBytes: 512, maxMessageLength: 50 }, { lineTimeoutMs: 500 });
+});
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await t.replica.close();
+});
+
+describe('TCP bad input', () => {
+  it('answers an over-long line with too_long and goes on serving the connection', async () => {
+    const client = await open();
+    await client.command('login yoda wise');
+    expect(await client.command(`message luke ${'x'.repeat(1000)}`)).toMatchObject({
+      ok: false,
+      error: 'too_long',
+      text: 'Error. Line too long (at most 256 bytes)',
+    });
+    expect(await client.command('whoelse')).toMatchObject({ cmd: 'whoelse', ok: true });
+  });
+
+  it('rejects a message over the length limit', async () => {
+    const client = await open();
+    await client.command('login yoda wise');
+    expect(await client.command(`message luke ${'y'.repeat(51)}`)).toMatchObject({ error: 'too_long' });
+    expect(await client.command(`message luke ${'y'.repeat(50)}`)).toMatchObject({ ok: true });
+  });
+
+  it('rejects invalid UTF-8, control characters and NUL without passing them on', async () => {
+    const client = await open();
+    await client.command('login yoda wise');
+    const luke = await open();
+    await luke.command('login luke sunrise');
+    const from = client.received.length;
+    client.socket.write(Buffer.concat([Buffer.from('message luke bad '), Buffer.from([0xc3, 0x28]), Buffer.from('\n')]));
+    expect(await client.waitFor((m) => m.type === 'reply', 5000, from)).toMatchObject({
+      ok: false,
+      error: 'invalid_command',
+      text: 'Error. Invalid command: control characters and invalid UTF-8 are not allowed',
+    });
+    expect(await client.command('message luke bell\u0007')).toMatchObject({ error: 'invalid_command' });
+    expect(await client.command('message luke nul\u0000here')).toMatchObject({ error: 'invalid_command' });
+    expect(await client.command('message luke fine é ünïcode')).toMatchObject({ ok: true });
+    await luke.waitFor((m) => m.type === 'message');
+    expect(luke.received.filter((m) => m.type === 'message').map((m) => m.text)).toEqual(['yoda: fine é ünïcode']);
+  });
+
+  it('accepts CRLF line endings', async () => {
+    const client = await open();
+    const from = client.received.length;
+    client.socket.write('login yoda wise\r\n');
+    expect(await client.waitFor((m) => m.type === 'reply', 5000, from)).toMatchObject({ ok: true });
+  });
+
+  it('closes a connection that never finishes its line', async () => {
+    const client = await open();
+    client.socket.write('login yoda');
+    await client.waitClosed(5000);
+  });
+
+  it('closes a connection that sends faster than it may', async () => {
+    const limited = await startTestReplica({}, { byteRate: 1000, byteBurst: 4000 });
+    try {
+      const client = await TcpClient.open(limited.replica.tcpPort);
+      clients.push(client);
+      for (let k = 0; k < 40 && !client.closed; k++) client.send('ping'.padEnd(200, ' '));
+      await client.waitClosed(5000);
+    } finally {
+      await limited.replica.close();
+    }
+  });
+
+  it('answers a PROXY header only from a trusted proxy', async () => {
+    // An untrusted peer's PROXY v2 header is just bytes: it is not a command.
+    const header = Buffer.from('0d0a0d0a000d0a515549540a2111000c0a0000010a000002d4310fa0', 'hex');
+    const socket = connect(t.replica.tcpPort, '127.0.0.1');
+    const reply = await new Promise<string>((resolve) => {
+      let data = '';
+      socket.on('data', (d) => {
+        data += d;
+        if (data.includes('\n')) resolve(data);
+      });
+      socket.write(Buffer.concat([header, Buffer.from('\nwhoelse\n')]));
+    });
+    socket.destroy();
+    expect(JSON.parse(reply.split('\n')[0])).toMatchObject({ ok: false, error: 'invalid_command' });
+  });
+});
+
+describe('HTTP bad input', () => {
+  it('answers an oversized body with 413 and JSON', async () => {
+    const res = await fetch(`${t.http.base}/command`, { method: 'POST', body: 'x'.repeat(2000) });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: 'too_long', text: 'Error. Request body too long (at most 512 bytes)' });
+  });
+
+  it('answers malformed JSON, missing fields and unknown routes clearly', async () => {
+    const bad = await fetch(`${t.http.base}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":' });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: 'usage' });
+    const missing = await fetch(`${t.http.base}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":"yoda"}' });
+    expect(missing.status).toBe(400);
+    const route = await fetch(`${t.http.base}/nowhere`);
+    expect(route.status).toBe(404);
+    expect(await route.json()).toMatchObject({ text: 'Error. Unknown route' });
+    const events = await fetch(`${t.http.base}/events?after=abc`, { headers: { authorization: 'Bearer yoda:x' } });
+    expect(events.status).toBe(400);
+  });
+
+  it('maps replies to the status codes of the spec', async () => {
+    expect((await t.http.login('yoda', 'nope')).status).toBe(401);
+    expect((await t.http.login('nobody', 'x')).status).toBe(401);
+    const yoda = await t.http.login('yoda', 'wise');
+    expect(yoda.status).toBe(200);
+    expect((await t.http.login('yoda', 'wise')).status).toBe(409);
+    const token = String(yoda.body.token);
+    expect((await t.http.command(token, 'fly away')).status).toBe(400);
+    expect((await t.http.command(token, 'message')).status).toBe(400);
+    expect((await t.http.command('yoda:forged', 'whoelse')).status).toBe(401);
+    const luke = String((await t.http.login('luke', 'sunrise')).body.token);
+    await t.http.command(luke, 'block yoda');
+    expect((await t.http.command(token, 'message luke hi')).status).toBe(403);
+  });
+
+  it('takes form fields, JSON lines and raw text lines', async () => {
+    const form = await fetch(`${t.http.base}/login`, { method: 'POST', body: new URLSearchParams({ username: 'hans', password: 'falcon', extra: 'ignored' }) });
+    expect(form.status).toBe(200);
+    const token = String(((await form.json()) as Record<string, unknown>).token);
+    const json = await fetch(`${t.http.base}/command`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ line: 'whoelse', unknown: 1 }),
+    });
+    expect(await json.json()).toMatchObject({ cmd: 'whoelse', ok: true });
+    const raw = await fetch(`${t.http.base}/command`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: 'whoelse\n',
+    });
+    expect(await raw.json()).toMatchObject({ cmd: 'whoelse', ok: true });
+  });
+
+  it('rejects invalid UTF-8 in a body', async () => {
+    const token = String((await t.http.login('hans', 'falcon')).body.token);
+    const res = await fetch(`${t.http.base}/command`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: Buffer.from([0x6d, 0xff, 0xfe]),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'invalid_command' });
+  });
+
+  it('reports health and readiness', async () => {
+    expect((await fetch(`${t.http.base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${t.http.base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${t.http.base}/metrics`)).text();
+    expect(metrics).toMatch(/^im_commands_total \d+$/m);
+  });
+});
