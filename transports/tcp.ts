@@ -61,6 +61,10 @@ class Connection {
   /** Complete lines waiting to run, or the error reply a bad line gets. */
   private readonly lines: (string | Reply)[] = [];
   private busy = false;
+  /** A command is running: its reply has not been written yet. */
+  private inCommand = false;
+  /** session_end was written; close once the running command's reply is out. */
+  private ending = false;
   private failedLogins = 0;
   private proxyChecked: boolean;
   private lineTimer?: NodeJS.Timeout;
@@ -190,9 +194,12 @@ class Connection {
         this.write('{"type":"pong"}\n');
         continue;
       }
+      this.inCommand = true;
       const reply = await this.run(line);
       this.write(JSON.stringify(reply) + '\n');
-      await this.afterReply(reply);
+      this.inCommand = false;
+      if (this.ending) this.close();
+      else await this.afterReply(reply);
     }
     this.busy = false;
   }
@@ -257,12 +264,16 @@ class Connection {
   }
 
   private deliver(id: number, json: string): void {
-    if (this.closing) return;
+    if (this.closing || this.ending) return;
     this.cursor = id;
     this.write(withId(json, id) + '\n');
     this.o.metrics.eventsDelivered.inc();
-    // session_end is a session's last event: the connection closes after it.
-    if (json.startsWith('{"type":"session_end"')) this.close();
+    // session_end is a session's last event: the connection closes after it,
+    // and after the reply of a command in flight (logout's own reply).
+    if (json.startsWith('{"type":"session_end"')) {
+      if (this.inCommand) this.ending = true;
+      else this.close();
+    }
   }
 
   private write(data: string): void {

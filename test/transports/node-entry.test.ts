@@ -1,0 +1,118 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { root, startServer, type RunningServer } from '../support/server.js';
+import { TcpClient } from '../support/tcp-client.js';
+
+const clients: TcpClient[] = [];
+const servers: RunningServer[] = [];
+const redises: RedisServer[] = [];
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await Promise.all(servers.map((s) => s.stop()));
+  await Promise.all(redises.map((r) => r.stop()));
+});
+
+async function login(server: RunningServer, user: string, password: string) {
+  const client = await TcpClient.open(server.tcpPort);
+  clients.push(client);
+  const reply = await client.command(`login ${user} ${password}`);
+  return { client, reply };
+}
+
+describe('npm start arguments', () => {
+  it('takes port, block_duration, timeout and a credentials file, and times out idle users', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'im-creds-'));
+    const file = join(dir, 'other.txt');
+    writeFileSync(file, 'ana secret1\r\n\nbad line here\nbo secret2   \n');
+    const server = await startServer({ positional: ['3', '4'], args: ['--credentials', file] });
+    servers.push(server);
+    expect(server.output()).toContain(`TCP 127.0.0.1:${server.tcpPort} and HTTP 127.0.0.1:${server.httpPort}`);
+    expect(server.output()).toContain('block_duration 3s, timeout 4s');
+    expect(server.output()).toContain('everything in it is lost when the server exits');
+    expect(server.output()).toMatch(/other\.txt line 3: expected "username password"; skipped/);
+    const ana = await login(server, 'ana', 'secret1');
+    expect(ana.reply).toMatchObject({ ok: true });
+    const bo = await login(server, 'bo', 'secret2');
+    expect(bo.reply).toMatchObject({ ok: true });
+    // ana stays active; bo says nothing and is logged out after about 4 s.
+    const keepAlive = setInterval(() => ana.client.send('whoelse'), 1000);
+    try {
+      const end = await bo.client.waitFor((m) => m.type === 'session_end', 15_000);
+      expect(end).toMatchObject({ reason: 'timeout' });
+      await ana.client.waitFor((m) => m.text === 'bo logged out', 5000);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  });
+
+  it('prints the usage and exits 2 on a wrong argument', async () => {
+    const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'transports', 'node.ts'), 'notaport'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toContain('port must be a non-negative integer');
+    expect(stderr).toContain('Usage: npm start -- [port] [block_duration] [timeout]');
+  });
+});
+
+describe('SIGTERM', () => {
+  it('sends session_end (shutdown), answers parked polls and exits within a few seconds', async () => {
+    const server = await startServer();
+    const { client } = await login(server, 'yoda', 'wise');
+    const http = await fetch(`${server.http}/login`, { method: 'POST', body: new URLSearchParams({ username: 'luke', password: 'sunrise' }) });
+    const token = String(((await http.json()) as Record<string, unknown>).token);
+    await fetch(`${server.http}/events?wait=0`, { headers: { authorization: `Bearer ${token}` } });
+    const parked = fetch(`${server.http}/events?wait=30`, { headers: { authorization: `Bearer ${token}` } });
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    const stopping = server.stop();
+    expect(await client.waitFor((m) => m.type === 'session_end')).toMatchObject({ reason: 'shutdown' });
+    expect((await parked).status).toBe(200);
+    expect(await stopping).toBe(0);
+    expect(Date.now() - started).toBeLessThan(6000);
+  });
+});
+
+describe('on a real Redis', () => {
+  it('keeps blocks, offline messages and login history across a server restart, and sessions resumable', async () => {
+    const redis = await startRedis();
+    redises.push(redis);
+    const env = { REDIS_URL: redis.url };
+    const first = await startServer({ env });
+    expect(first.output()).toContain(`State: Redis at ${redis.url}`);
+    const yoda = await login(first, 'yoda', 'wise');
+    const luke = await login(first, 'luke', 'sunrise');
+    expect(await luke.client.command('block hans')).toMatchObject({ ok: true });
+    expect(await luke.client.command('logout')).toMatchObject({ ok: true });
+    expect(await yoda.client.command('message luke stored while you were away')).toMatchObject({ ok: true });
+    await first.stop();
+
+    const second = await startServer({ env, tcpPort: first.tcpPort, httpPort: first.httpPort });
+    servers.push(second);
+    // yoda's session survived: resume it on the new process.
+    const again = await TcpClient.open(second.tcpPort);
+    clients.push(again);
+    expect(await again.command(`resume ${yoda.reply.token} 0`)).toMatchObject({ ok: true });
+    expect(await again.command('whoelsesince 60')).toMatchObject({ users: ['luke'] });
+    const hans = await login(second, 'hans', 'falcon');
+    expect(await hans.client.command('message luke hi')).toMatchObject({
+      error: 'blocked',
+      text: 'Your message could not be delivered as the recipient has blocked you',
+    });
+    const back = await login(second, 'luke', 'sunrise');
+    expect(back.reply).toMatchObject({ ok: true });
+    expect(await back.client.waitFor((m) => m.type === 'message')).toMatchObject({
+      text: 'yoda: stored while you were away',
+      offline: true,
+    });
+  });
+});
