@@ -172,3 +172,33 @@ describe('HTTP bad input', () => {
     expect(metrics).toMatch(/^im_commands_total \d+$/m);
   });
 });
+
+describe('client address from a trusted proxy (PROXY protocol v2)', () => {
+  it('locks the address named in the header, not the proxy', async () => {
+    const behind = await startTestReplica({}, { trustProxy: ['127.0.0.1'] });
+    const header = Buffer.from('0d0a0d0a000d0a515549540a2111000cc0000201cb0071071f90119c', 'hex'); // from 192.0.2.1
+    try {
+      const viaProxy = await TcpClient.open(behind.replica.tcpPort);
+      clients.push(viaProxy);
+      viaProxy.socket.write(header);
+      expect(await viaProxy.command('login nobody1 x')).toMatchObject({ error: 'invalid_user', text: 'Invalid Username. Please try again' });
+      await viaProxy.command('login nobody2 x');
+      expect(await viaProxy.command('login nobody3 x')).toMatchObject({
+        error: 'invalid_user',
+        text: 'Invalid Username. Your address has been blocked. Please try again later',
+      });
+      const sameClient = await TcpClient.open(behind.replica.tcpPort);
+      clients.push(sameClient);
+      sameClient.socket.write(header);
+      expect(await sameClient.command('login yoda wise')).toMatchObject({
+        error: 'address_blocked',
+        text: 'Your address is blocked due to multiple login failures. Please try again later',
+      });
+      const otherClient = await TcpClient.open(behind.replica.tcpPort);
+      clients.push(otherClient);
+      expect(await otherClient.command('login yoda wise')).toMatchObject({ ok: true });
+    } finally {
+      await behind.replica.close();
+    }
+  });
+});

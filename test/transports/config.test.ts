@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { parseArgs, UsageError } from '../../transports/args.js';
+import { parseCredentials } from '../../transports/credentials.js';
+import { TrustedProxies } from '../../transports/addresses.js';
+import { parseProxyV2 } from '../../transports/proxy-protocol.js';
+
+describe('server arguments', () => {
+  it('has the defaults of SPEC section 7', () => {
+    const o = parseArgs([]);
+    expect(o).toMatchObject({ port: 4000, httpPort: 8080, credentials: 'credentials.txt', redis: '' });
+    expect(o !== 'help' && [o.config.blockDuration, o.config.timeout, o.config.commandRate, o.config.loginRate]).toEqual([60, 120, 20, 10]);
+  });
+
+  it('takes the assignment positional form and the flags, flags over environment', () => {
+    const o = parseArgs(['5000', '3', '4', '--http-port', '5001', '--credentials=other.txt', '--command-rate', '0'], {
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      IM_COMMAND_RATE: '7',
+      IM_LOGIN_RATE: '0',
+    });
+    expect(o).toMatchObject({ port: 5000, httpPort: 5001, credentials: 'other.txt', redis: 'redis://127.0.0.1:6379' });
+    expect(o !== 'help' && [o.config.blockDuration, o.config.timeout, o.config.commandRate, o.config.loginRate]).toEqual([3, 4, 0, 0]);
+  });
+
+  it('refuses wrong arguments', () => {
+    for (const argv of [['abc'], ['1', '2', '3', '4'], ['--nope'], ['--http-port'], ['--http-port', 'x'], ['70000'], ['4000', '60', '0']]) {
+      expect(() => parseArgs(argv), argv.join(' ')).toThrow(UsageError);
+    }
+  });
+});
+
+describe('credentials file', () => {
+  it('tolerates CRLF, trailing blanks and blank lines, and reports malformed lines by number', () => {
+    const parsed = parseCredentials('yoda wise\r\nluke sunrise  \n\nno-password\nbad{name} x\nyoda again\nhans falcon');
+    expect(parsed.entries).toEqual([
+      { user: 'yoda', password: 'wise' },
+      { user: 'luke', password: 'sunrise' },
+      { user: 'hans', password: 'falcon' },
+    ]);
+    expect(parsed.problems).toEqual([
+      'line 4: expected "username password"',
+      'line 5: invalid username "bad{name}" (1-32 of A-Z a-z 0-9 _ . -)',
+      'line 6: duplicate user "yoda"',
+    ]);
+  });
+});
+
+describe('client addresses behind a proxy', () => {
+  const proxies = new TrustedProxies(['10.0.0.5']);
+  it('believes X-Forwarded-For only from a trusted proxy', () => {
+    expect(proxies.httpClient('10.0.0.5', '203.0.113.7')).toBe('203.0.113.7');
+    expect(proxies.httpClient('::ffff:10.0.0.5', '198.51.100.1, 203.0.113.7')).toBe('203.0.113.7');
+    expect(proxies.httpClient('192.0.2.9', '203.0.113.7')).toBe('192.0.2.9');
+    expect(proxies.httpClient('10.0.0.5', 'garbage')).toBe('10.0.0.5');
+  });
+
+  it('parses a PROXY v2 header for IPv4 and a LOCAL one', () => {
+    const v4 = Buffer.from('0d0a0d0a000d0a515549540a2111000cc0000201cb0071071f90119c', 'hex');
+    expect(parseProxyV2(Buffer.concat([v4, Buffer.from('login x y\n')]))).toEqual({ state: 'done', length: 28, address: '192.0.2.1' });
+    expect(parseProxyV2(v4.subarray(0, 20))).toEqual({ state: 'incomplete' });
+    const local = Buffer.from('0d0a0d0a000d0a515549540a20000000', 'hex');
+    expect(parseProxyV2(local)).toEqual({ state: 'done', length: 16, address: null });
+    expect(parseProxyV2(Buffer.from('login yoda wise\n'))).toEqual({ state: 'invalid' });
+  });
+});

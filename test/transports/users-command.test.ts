@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { root, startServer, type RunningServer } from '../support/server.js';
+
+let redis: RedisServer;
+let server: RunningServer;
+
+function users(...args: string[]): Promise<{ code: number | null; out: string }> {
+  const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'transports', 'users.ts'), ...args], {
+    cwd: root,
+    env: { ...process.env, REDIS_URL: redis.url },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out })));
+}
+
+async function httpLogin(username: string, password: string): Promise<number> {
+  const res = await fetch(`${server.http}/login`, { method: 'POST', body: new URLSearchParams({ username, password }) });
+  return res.status;
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  server = await startServer({ env: { REDIS_URL: redis.url } });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await redis?.stop();
+});
+
+describe('npm run users (management command)', () => {
+  it('adds, resets and removes users while the server runs', async () => {
+    expect((await users('list')).out.split('\n')).toContain('yoda');
+    expect(await users('add', 'newbie', 'first')).toEqual({ code: 0, out: 'newbie added\n' });
+    expect((await users('add', 'newbie', 'again')).code).toBe(1);
+    expect(await httpLogin('newbie', 'first')).toBe(200);
+    await fetch(`${server.http}/logout`, { method: 'POST' });
+    expect(await users('reset', 'newbie', 'second')).toEqual({ code: 0, out: "newbie's password reset\n" });
+    expect(await users('remove', 'newbie')).toEqual({ code: 0, out: 'newbie removed\n' });
+    expect(await httpLogin('newbie', 'second')).toBe(401);
+    expect((await users('remove', 'newbie')).code).toBe(1);
+  });
+
+  it('refuses invalid usernames and wrong usage with exit 2', async () => {
+    expect((await users('add', 'bad name!', 'x')).code).toBe(2);
+    expect((await users('frobnicate')).code).toBe(2);
+  });
+});

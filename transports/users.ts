@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+import { newSecret, scryptPasswords } from '../handlers/passwords.js';
+import type { Context } from '../handlers/types.js';
+import { defaultConfig } from '../handlers/types.js';
+import { importUsers, isUsername } from '../handlers/users.js';
+import { openState } from '../state/connect.js';
+import { readFile } from 'node:fs/promises';
+import { parseCredentials } from './credentials.js';
+
+const usage = `Usage: npm run users -- [--redis URL] <command>
+  list                       the users in the store
+  add <user> <password>      a new user
+  reset <user> <password>    a new password (also lifts a login lock)
+  remove <user>              the user, their inbox, blocks and session
+  import <file>              users of a credentials file not yet in the store
+The store is REDIS_URL or --redis; a running server sees changes at once.
+(The embedded store lives inside the server process: send that process
+SIGHUP to re-read its credentials file instead.)`;
+
+/** The management command (SPEC section 1): users change without a restart. */
+async function main(argv: string[]): Promise<number> {
+  let url = process.env.REDIS_URL ?? '';
+  if (argv[0] === '--redis') {
+    url = argv[1] ?? '';
+    argv = argv.slice(2);
+  }
+  const [command, user, password] = argv;
+  const arity: Record<string, number> = { list: 1, add: 3, reset: 3, remove: 2, import: 2 };
+  if (!command || arity[command] !== argv.length || !url) {
+    process.stderr.write(`${url ? '' : 'error: no store given (REDIS_URL or --redis)\n'}${usage}\n`);
+    return 2;
+  }
+  if (['add', 'reset', 'remove'].includes(command) && !isUsername(user)) {
+    process.stderr.write(`error: "${user}" is not a valid username (1-32 of A-Z a-z 0-9 _ . -)\n`);
+    return 2;
+  }
+  const { state } = openState(url);
+  const passwords = scryptPasswords();
+  const ctx: Context = { state, clock: { now: () => Date.now() }, config: defaultConfig, passwords, secret: newSecret };
+  try {
+    switch (command) {
+      case 'list':
+        process.stdout.write((await state.listUsers()).map((u) => u + '\n').join(''));
+        return 0;
+      case 'add': {
+        const added = await importUsers(ctx, [{ user, password }]);
+        process.stdout.write(added.length ? `${user} added\n` : `${user} already exists\n`);
+        return added.length ? 0 : 1;
+      }
+      case 'reset': {
+        const done = await state.setPassword(user, await passwords.hash(password));
+        process.stdout.write(done ? `${user}'s password reset\n` : `no such user ${user}\n`);
+        return done ? 0 : 1;
+      }
+      case 'remove': {
+        const done = await state.removeUser(user);
+        process.stdout.write(done ? `${user} removed\n` : `no such user ${user}\n`);
+        return done ? 0 : 1;
+      }
+      default: {
+        const { entries, problems } = parseCredentials(await readFile(user, 'utf8'));
+        for (const p of problems) process.stderr.write(`${user} ${p}; skipped\n`);
+        const added = await importUsers(ctx, entries);
+        process.stdout.write(`${added.length} of ${entries.length} users added\n`);
+        return 0;
+      }
+    }
+  } finally {
+    await state.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
