@@ -81,24 +81,39 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** One PING over a raw socket: true on `+PONG` (not while loading, not on refusal). */
-function pingOnce(port: number, timeoutMs = 1000): Promise<boolean> {
+/**
+ * One look over a raw socket: PING answered `+PONG` (not `-LOADING`, not a
+ * refusal), and the PID the server reports (INFO server), so a server found
+ * on the port is known to be the one this helper started.
+ */
+function probe(port: number, timeoutMs = 1000): Promise<{ pong: boolean; pid: number | null }> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
     let reply = '';
-    const done = (ok: boolean) => {
+    let settled = false;
+    const done = (pong: boolean, pid: number | null) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve(ok);
+      resolve({ pong, pid });
     };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.on('connect', () => socket.write('PING\r\n'));
+    const timer = setTimeout(() => done(false, null), timeoutMs);
+    socket.on('connect', () => socket.write('PING\r\nINFO server\r\n'));
     socket.on('data', (chunk) => {
       reply += chunk.toString('latin1');
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      const firstEnd = reply.indexOf('\r\n');
+      if (firstEnd < 0) return;
+      const pong = reply.startsWith('+PONG');
+      const rest = reply.slice(firstEnd + 2);
+      const header = /^\$(\d+)\r\n/.exec(rest);
+      if (rest.startsWith('-')) return done(pong, null);
+      if (!header || rest.length < header[0].length + Number(header[1])) return;
+      const pid = /process_id:(\d+)/.exec(rest);
+      done(pong, pid ? Number(pid[1]) : null);
     });
-    socket.on('error', () => done(false));
-    socket.on('close', () => done(false));
+    socket.on('error', () => done(false, null));
+    socket.on('close', () => done(false, null));
   });
 }
 
@@ -160,7 +175,8 @@ async function launch(port: number, dir: string, persistent: boolean, readyTimeo
     if (hasExited) {
       throw new Error(`redis-server on port ${port} exited before answering PING${spawnError ? `: ${String(spawnError)}` : ''}\n${output}`);
     }
-    if (await pingOnce(port)) break;
+    const seen = await probe(port);
+    if (seen.pong && seen.pid === child.pid) break;
     if (Date.now() > deadline) {
       await kill(child, exited);
       throw new Error(`redis-server on port ${port} did not answer PING within ${readyTimeoutMs} ms\n${output}`);
