@@ -1,0 +1,285 @@
+import { connect, type Socket } from 'node:net';
+import { readJsonLines } from './json-lines.js';
+
+/** A reply of SPEC section 4: one per command line, in command order. */
+export interface Reply {
+  type: 'reply';
+  cmd: string;
+  ok: boolean;
+  error?: string;
+  text: string;
+  [field: string]: unknown;
+}
+
+/** An event of SPEC section 4; `id` is the cursor after it. */
+export interface ServerEvent {
+  type: string;
+  id: string;
+  text: string;
+  [field: string]: unknown;
+}
+
+export interface LinkHandlers {
+  /** A new event, each exactly once, in inbox order. */
+  event(event: ServerEvent): void;
+  /** The connection dropped; the link is reconnecting. */
+  lost(): void;
+  /** The session is attached again to a new connection. */
+  resumed(reply: Reply): void;
+  /** The link cannot go on: closed before login, or the session could not be resumed. */
+  failed(text: string): void;
+}
+
+export interface LinkOptions {
+  host: string;
+  port: number;
+  /** Milliseconds between keepalive pings. */
+  pingInterval?: number;
+  /** Milliseconds of silence (not even a pong) after which the connection is taken for dead. */
+  silenceLimit?: number;
+}
+
+/** A command line sent to the server, waiting for its reply. */
+interface Request {
+  line: string;
+  onReply: (reply: Reply) => void;
+  /** Settles with true once `onReply` ran, false if the connection dropped first. */
+  settle: (answered: boolean) => void;
+}
+
+const maxLineBytes = 1024 * 1024;
+const backoffMs = [100, 250, 500, 1000, 2000, 3000, 5000];
+
+/**
+ * The client's link to the server (SPEC sections 2 and 4): command lines
+ * out, replies matched to their commands by order, events passed on once
+ * each. After login it survives dropped connections: it reconnects with
+ * backoff, resumes the session from the last event it passed on, advertises
+ * the peer listener again, and only then sends the lines that waited.
+ */
+export class ServerLink {
+  private socket: Socket | null = null;
+  /** Written, waiting for their replies, oldest first. */
+  private inflight: Request[] = [];
+  /** Typed while disconnected: written once the session is resumed. */
+  private outbox: Request[] = [];
+  private token = '';
+  /** The id of the last event passed on: the cursor to resume from. */
+  private cursor = 0;
+  private peerPort = 0;
+  /** The server ended the session (logout, timeout): never reconnect. */
+  private ended = false;
+  private closedByUs = false;
+  private reconnecting = false;
+  private lastHeard = Date.now();
+  private keepalive?: NodeJS.Timeout;
+
+  constructor(
+    private readonly options: LinkOptions,
+    private readonly handlers: LinkHandlers,
+  ) {}
+
+  /** Opens the first connection. */
+  async open(): Promise<void> {
+    await this.connectSocket();
+  }
+
+  get attached(): boolean {
+    return this.token !== '';
+  }
+
+  /**
+   * Sends one command line. `onReply` runs as soon as its reply is read, in
+   * wire order with the events around it, so what is printed keeps the
+   * server's order. Resolves false if the connection dropped before the reply.
+   */
+  send(line: string, onReply: (reply: Reply) => void = () => undefined): Promise<boolean> {
+    return new Promise((settle) => {
+      const request = { line, onReply, settle };
+      if (this.reconnecting) this.outbox.push(request);
+      else this.write(request);
+    });
+  }
+
+  /** Logs in; on success the session becomes resumable from the reply's cursor. */
+  login(user: string, password: string): Promise<Reply | null> {
+    return new Promise((resolve) => {
+      void this.send(`login ${user} ${password}`, (reply) => {
+        // Set before the offline messages that follow the reply are read.
+        if (reply.ok) this.attach(String(reply.token), Number(reply.cursor));
+        resolve(reply);
+      }).then((answered) => {
+        if (!answered) resolve(null);
+      });
+    });
+  }
+
+  /** Tells the server where the peer listener is; repeated after every resume. */
+  advertise(port: number): Promise<boolean> {
+    this.peerPort = port;
+    return this.send(this.p2pLine());
+  }
+
+  /** Closes the connection for good (after logout, or on exit). */
+  close(): void {
+    this.closedByUs = true;
+    clearInterval(this.keepalive);
+    this.socket?.destroy();
+  }
+
+  private attach(token: string, cursor: number): void {
+    this.token = token;
+    this.cursor = cursor;
+    this.startKeepalive();
+  }
+
+  private p2pLine(): string {
+    // The address the server sees us on is the one peers can most likely reach.
+    const local = (this.socket?.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+    return `p2p ${local} ${this.peerPort}`;
+  }
+
+  private write(request: Request): void {
+    if (!this.socket) {
+      request.settle(false);
+      return;
+    }
+    this.inflight.push(request);
+    this.socket.write(request.line + '\n');
+  }
+
+  private connectSocket(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(this.options.port, this.options.host);
+      socket.setNoDelay(true);
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        socket.on('error', () => undefined);
+        this.socket = socket;
+        this.lastHeard = Date.now();
+        readJsonLines(socket, maxLineBytes, (object) => this.receive(object));
+        socket.once('close', () => this.onClose(socket));
+        resolve();
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  private receive(object: Record<string, unknown>): void {
+    this.lastHeard = Date.now();
+    if (object.type === 'pong') return;
+    if (object.type === 'reply') {
+      const request = this.inflight.shift();
+      if (!request) return;
+      request.onReply(object as Reply);
+      request.settle(true);
+      return;
+    }
+    if (typeof object.id !== 'string' || typeof object.type !== 'string') return;
+    const event = object as ServerEvent;
+    if (event.type === 'session_end' && event.reason === 'shutdown') {
+      // Not stored in the inbox (its id is the cursor we already have), and
+      // the session outlives it: pass it on and reconnect when the server closes.
+      this.handlers.event(event);
+      return;
+    }
+    const id = Number(event.id);
+    // A resume replays everything after the cursor we sent; anything at or
+    // below what we passed on already has been shown.
+    if (!(id > this.cursor)) return;
+    this.cursor = id;
+    if (event.type === 'session_end') this.ended = true;
+    this.handlers.event(event);
+  }
+
+  private onClose(socket: Socket): void {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    for (const request of this.inflight.splice(0)) request.settle(false);
+    // A drop during a reconnection attempt is that loop's to retry.
+    if (this.closedByUs || this.ended || this.reconnecting) return;
+    if (!this.attached) {
+      this.handlers.failed('');
+      return;
+    }
+    void this.reconnect();
+  }
+
+  private async reconnect(): Promise<void> {
+    this.reconnecting = true;
+    this.handlers.lost();
+    for (let attempt = 0; !this.closedByUs; attempt++) {
+      await sleep(jitter(backoffMs[Math.min(attempt, backoffMs.length - 1)]));
+      if (this.closedByUs) return;
+      try {
+        await this.connectSocket();
+      } catch {
+        continue;
+      }
+      const resumed = await this.resume();
+      if (resumed === 'dropped') continue;
+      if (resumed !== 'ok') {
+        this.reconnecting = false;
+        this.closedByUs = true;
+        this.socket?.destroy();
+        for (const request of this.outbox.splice(0)) request.settle(false);
+        this.handlers.failed(resumed);
+        return;
+      }
+      this.reconnecting = false;
+      for (const request of this.outbox.splice(0)) this.write(request);
+      return;
+    }
+  }
+
+  /** Resumes on the new connection: 'ok', 'dropped', or the refusal's text. */
+  private async resume(): Promise<string> {
+    let result = 'dropped';
+    const resumed = new Promise<boolean>((settle) =>
+      this.write({
+        line: `resume ${this.token} ${this.cursor}`,
+        onReply: (reply) => {
+          result = reply.ok ? 'ok' : reply.text;
+          if (reply.ok) this.handlers.resumed(reply);
+        },
+        settle,
+      }),
+    );
+    const advertised = this.peerPort
+      ? new Promise<boolean>((settle) => this.write({ line: this.p2pLine(), onReply: () => undefined, settle }))
+      : Promise.resolve(true);
+    // The p2p line is written right behind the resume: if the resume fails,
+    // it fails too and changes nothing.
+    await Promise.all([resumed, advertised]);
+    return result;
+  }
+
+  /**
+   * Pings keep a quiet connection from looking idle to middleboxes, and a
+   * connection that stops answering them is dropped and resumed rather than
+   * trusted forever. Pings are not activity: they never keep a session alive.
+   */
+  private startKeepalive(): void {
+    const interval = this.options.pingInterval ?? 15_000;
+    const limit = this.options.silenceLimit ?? 3 * interval;
+    clearInterval(this.keepalive);
+    this.keepalive = setInterval(() => {
+      if (!this.socket || this.reconnecting) return;
+      if (Date.now() - this.lastHeard > limit) {
+        this.socket.destroy();
+        return;
+      }
+      this.socket.write('ping\n');
+    }, interval);
+    this.keepalive.unref();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Up to 20% more, so clients dropped together do not all come back at once. */
+function jitter(ms: number): number {
+  return Math.round(ms * (1 + Math.random() * 0.2));
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+import { Commands } from './commands.js';
+import { ServerLink } from './connection.js';
+import { logIn } from './login.js';
+import { PeerChat } from './peer.js';
+import { clientTexts, eventText } from './render.js';
+import { Terminal } from './terminal.js';
+
+/** How long leaving waits for the server to confirm the logout. */
+const logoutWaitMs = 5_000;
+
+function parseArgs(argv: string[]): { host: string; port: number } | null {
+  if (argv.length !== 2) return null;
+  const [host, portText] = argv;
+  const port = Number(portText);
+  if (host === '' || !/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) return null;
+  return { host, port };
+}
+
+/**
+ * The command-line client (SPEC sections 2, 3 and 5):
+ * `client <server_host> <server_port>`. Logs in, then runs typed commands
+ * until the session ends; Ctrl-C, Ctrl-D and SIGTERM log out first.
+ */
+async function main(): Promise<void> {
+  const target = parseArgs(process.argv.slice(2));
+  if (!target) {
+    process.stderr.write(clientTexts.usage + '\n');
+    process.exit(2);
+  }
+
+  const terminal = new Terminal();
+  const print = (text: string) => terminal.print(text);
+  const peers = new PeerChat(print);
+  let loggedIn = false;
+  let leaving = false;
+  let exiting = false;
+  /** The server said it is shutting down: the drop that follows is no surprise. */
+  let shuttingDown = false;
+
+  const exit = async (code: number): Promise<void> => {
+    if (exiting) return;
+    exiting = true;
+    // Peers are told the chat ended before the process goes.
+    await peers.stopAll();
+    link.close();
+    terminal.close();
+    process.exit(code);
+  };
+
+  const link = new ServerLink(target, {
+    event(event) {
+      const text = eventText(event);
+      if (text !== null) print(text);
+      if (event.type === 'private_request') commands.asked(String(event.from));
+      if (event.type === 'private_accept') {
+        peers.connect(String(event.peer), String(event.host), Number(event.port), String(event.token));
+      }
+      if (event.type === 'session_end') {
+        if (event.reason === 'shutdown') shuttingDown = true;
+        else void exit(0);
+      }
+    },
+    lost() {
+      if (!shuttingDown) print(clientTexts.connectionLost);
+    },
+    resumed() {
+      shuttingDown = false;
+      print(clientTexts.reconnected);
+    },
+    failed(text) {
+      if (exiting) return;
+      print(loggedIn ? clientTexts.notResumed(text) : clientTexts.connectionClosed);
+      void exit(1);
+    },
+  });
+  const commands = new Commands(link, peers, print);
+
+  /** Ctrl-C, Ctrl-D, SIGTERM: log out and wait for the server's word; twice: go now. */
+  const leave = (): void => {
+    if (leaving || !loggedIn) {
+      void exit(130);
+      return;
+    }
+    leaving = true;
+    // The session_end that answers the logout ends the process.
+    void link.send('logout');
+    setTimeout(() => void exit(1), logoutWaitMs);
+  };
+  terminal.onInterrupt(leave);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, leave);
+
+  try {
+    await link.open();
+  } catch (err) {
+    print(clientTexts.cannotConnect(`${target.host}:${target.port}`, (err as Error).message));
+    return exit(1);
+  }
+
+  const login = await logIn(terminal, link);
+  if ('exitCode' in login) return exit(login.exitCode);
+  loggedIn = true;
+  void link.advertise(await peers.listen(login.user));
+
+  terminal.showPrompt();
+  for (;;) {
+    const line = await terminal.nextLine();
+    if (line === null) return leave();
+    if (leaving) continue;
+    await commands.run(line);
+    terminal.showPrompt();
+  }
+}
+
+void main();

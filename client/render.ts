@@ -1,0 +1,53 @@
+import type { Reply, ServerEvent } from './connection.js';
+
+/**
+ * The client's own texts: what it says about itself (connection, peer chat).
+ * Everything else it prints is the server's `text`, word for word.
+ */
+export const clientTexts = {
+  usage: 'Usage: client <server_host> <server_port>',
+  username: 'Username: ',
+  password: 'Password: ',
+  cannotConnect: (where: string, reason: string) => `Error. Cannot connect to the server at ${where} (${reason})`,
+  connectionClosed: 'Error. The server closed the connection',
+  connectionLost: 'Connection lost. Reconnecting...',
+  reconnected: 'Reconnected.',
+  notResumed: (text: string) => `Error. The session could not be resumed: ${text}`,
+  gap: 'Some earlier events were missed: the server no longer keeps them',
+  unconfirmed: (verb: string) => `The connection was lost before "${verb}" was answered: it may not have been done`,
+  usagePrivate: 'Usage: private <user> <text>',
+  usageStopprivate: 'Usage: stopprivate <user>',
+  privateNotEnabled: (user: string) => `Error. Private messaging to ${user} not enabled`,
+  privateTooLong: (max: number) => `Error. Message too long (at most ${max} characters)`,
+  /** The server's own wording, repeated when one of several requests is still waiting. */
+  privateRequest: (user: string) => `${user} would like to chat privately. Accept? (y/n)`,
+  privateStart: (peer: string) => `Start private messaging with ${peer}`,
+  privateMessage: (from: string, text: string) => `${from}(private): ${text}`,
+  privateStopped: (peer: string) => `Stopped private messaging with ${peer}`,
+  privatePeerStopped: (peer: string) => `${peer} stopped private messaging`,
+  privateEnded: (peer: string) => `Private messaging with ${peer} ended`,
+  privateUnreachable: (peer: string) => `Error. Could not connect to ${peer} for private messaging`,
+  privateRefused: (peer: string) => `Error. ${peer} refused the private messaging connection`,
+};
+
+/** What the client prints for a reply, or null when it prints nothing. */
+export function replyText(reply: Reply): string | null {
+  const lines = [];
+  if (reply.text) lines.push(printable(reply.text, true));
+  if (reply.gap === true) lines.push(clientTexts.gap);
+  return lines.length ? lines.join('\n') : null;
+}
+
+/** What the client prints for an event, or null when it prints nothing. */
+export function eventText(event: ServerEvent): string | null {
+  return event.text ? printable(event.text, true) : null;
+}
+
+/**
+ * Text from the network never reaches the terminal raw: a control character
+ * could move the cursor or rewrite what the user sees. The server refuses
+ * them already; a peer is another user's program and may not.
+ */
+export function printable(text: string, multiline = false): string {
+  return text.replace(multiline ? /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g : /[\u0000-\u001f\u007f-\u009f]/g, '?');
+}
