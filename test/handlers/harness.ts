@@ -1,0 +1,105 @@
+import RedisMock from 'ioredis-mock';
+import { expect } from 'vitest';
+import { dispatch } from '../../handlers/registry.js';
+import type { Caller, Config, Context, Reply } from '../../handlers/types.js';
+import { RedisState } from '../../state/redis.js';
+import { FakeClock, sampleUsers, testContext } from '../support/context.js';
+
+/** An event as a client receives it (SPEC section 4): `type`, `text`, `id`, `at` and its own fields. */
+export interface Event {
+  type: string;
+  text: string;
+  id: string;
+  at: number;
+  [field: string]: unknown;
+}
+
+/** A logged-in client: its caller (address and session) and the login reply it got. */
+export interface Client {
+  user: string;
+  caller: Caller;
+  reply: Reply;
+}
+
+export function passwordOf(user: string): string {
+  const entry = sampleUsers.find((u) => u.user === user);
+  if (!entry) throw new Error(`no sample user ${user}`);
+  return entry.password;
+}
+
+/** Each sample user connects from an address of their own unless a test says otherwise. */
+const homeAddress: Record<string, string> = {
+  yoda: '10.0.0.1',
+  luke: '10.0.0.2',
+  hans: '10.0.0.3',
+  leia: '10.0.0.4',
+};
+
+// The mock shares data between clients on the same port: a port per store,
+// away from the ones test/support hands out.
+let nextPort = 40000;
+
+/**
+ * One server (or several replicas of it) on a fresh mock state store, with
+ * the sample users and a fake clock. Everything goes through `dispatch`.
+ */
+export class Server {
+  private constructor(
+    readonly ctx: Context,
+    readonly clock: FakeClock,
+    private readonly port: number,
+  ) {}
+
+  static async start(config: Partial<Config> = {}): Promise<Server> {
+    const port = nextPort++;
+    const redis = new RedisMock({ port });
+    const { ctx, clock } = await testContext(config, new RedisState(redis, redis.duplicate()));
+    return new Server(ctx, clock, port);
+  }
+
+  /** Another replica (or the same server after a restart): its own store client, the same data and clock. */
+  replica(): Server {
+    const redis = new RedisMock({ port: this.port });
+    const ctx: Context = { ...this.ctx, state: new RedisState(redis, redis.duplicate()) };
+    return new Server(ctx, this.clock, this.port);
+  }
+
+  /** A connection that has not logged in. */
+  caller(address = '10.0.0.1'): Caller {
+    return { address };
+  }
+
+  run(caller: Caller, line: string): Promise<Reply> {
+    return dispatch(this.ctx, caller, line);
+  }
+
+  /** Tries `login <user> <password>` from a fresh connection. */
+  attempt(user: string, password: string, address = homeAddress[user] ?? '10.0.9.9'): Promise<Reply> {
+    return this.run(this.caller(address), `login ${user} ${password}`);
+  }
+
+  /** Logs `user` in with the right password; the login must succeed. */
+  async login(user: string, address = homeAddress[user] ?? '10.0.9.9'): Promise<Client> {
+    const caller = this.caller(address);
+    const reply = await this.run(caller, `login ${user} ${passwordOf(user)}`);
+    expect(reply, `login ${user}`).toMatchObject({ ok: true });
+    caller.session = { user, token: String(reply.token) };
+    return { user, caller, reply };
+  }
+
+  /** The newest event id of a user's inbox: read events after it to see only what comes next. */
+  async mark(user: string): Promise<number> {
+    return (await this.ctx.state.read(user, 0, 0)).last;
+  }
+
+  /** The events delivered to `user` after `after`, decoded. */
+  async events(user: string, after = 0): Promise<Event[]> {
+    const page = await this.ctx.state.read(user, after, 100);
+    return page.events.map((e) => ({ ...(JSON.parse(e.json) as Event), id: String(e.id) }));
+  }
+
+  /** The texts of the events delivered to `user` after `after`. */
+  async texts(user: string, after = 0): Promise<string[]> {
+    return (await this.events(user, after)).map((e) => e.text);
+  }
+}
