@@ -67,8 +67,11 @@ export const commands: readonly CommandRow[] = [
 
 const byVerb = new Map(commands.map((row) => [row.verb, row]));
 
-/** Control characters (other than none at all) and NUL never travel to other users. */
-const forbidden = /[\u0000-\u001f\u007f]/;
+/**
+ * Control characters (C0, DEL and the 8-bit C1 set, whose U+009B starts a
+ * terminal escape) and NUL never travel to other users.
+ */
+const forbidden = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * Runs one command line for a caller and returns its reply. Never throws: a
