@@ -132,6 +132,11 @@ export interface State {
 
   // wake-ups (live delivery)
   onWake(listener: WakeListener): void;
+  /**
+   * Called when wake-ups may have been missed (the subscriber connection was
+   * re-established): every listener should read its inbox again.
+   */
+  onResync(listener: () => void): void;
   watch(user: string): Promise<void>;
   unwatch(user: string): Promise<void>;
 

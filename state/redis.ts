@@ -22,6 +22,7 @@ type Reply = (string | number)[];
 /** The state interface on an ioredis client (real, cluster or ioredis-mock). */
 export class RedisState implements State {
   private readonly listeners: WakeListener[] = [];
+  private readonly resyncListeners: (() => void)[] = [];
 
   /**
    * @param redis commands and scripts
@@ -41,6 +42,13 @@ export class RedisState implements State {
       const id = Number(message.slice(0, space));
       const json = message.slice(space + 1);
       for (const listener of this.listeners) listener(user, id, json);
+    });
+    // ioredis resubscribes by itself after a reconnect; what was published
+    // while it was away is gone, so listeners catch up by reading.
+    let connectedBefore = false;
+    subscriber.on('ready', () => {
+      if (connectedBefore) for (const listener of this.resyncListeners) listener();
+      connectedBefore = true;
     });
   }
 
@@ -227,6 +235,10 @@ export class RedisState implements State {
 
   onWake(listener: WakeListener): void {
     this.listeners.push(listener);
+  }
+
+  onResync(listener: () => void): void {
+    this.resyncListeners.push(listener);
   }
 
   async watch(user: string): Promise<void> {

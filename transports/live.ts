@@ -1,6 +1,9 @@
 import type { State } from '../state/index.js';
 
-/** Called with each new event of a user this replica serves. */
+/**
+ * Called with each new event of a user this replica serves, or with id 0
+ * when the listener should read the inbox (events may have been missed).
+ */
 export type EventListener = (id: number, json: string) => void;
 
 interface Watched {
@@ -30,6 +33,7 @@ export class Live {
       const entry = this.watched.get(user);
       if (entry) for (const listener of [...entry.listeners]) listener(id, json);
     });
+    state.onResync(() => this.wakeAll());
   }
 
   /**
@@ -62,7 +66,7 @@ export class Live {
     };
   }
 
-  /** Wakes every listener, e.g. to answer parked long-polls at shutdown. */
+  /** Wakes every listener: after missed wake-ups, or to answer parked long-polls at shutdown. */
   wakeAll(): void {
     for (const entry of this.watched.values()) for (const listener of [...entry.listeners]) listener(0, '');
   }

@@ -234,7 +234,10 @@ class Connection {
    * write it without reading the inbox; otherwise catch up by reading.
    */
   private onEvent(id: number, json: string): void {
-    if (id === 0) return;
+    if (id === 0) {
+      void this.readEvents();
+      return;
+    }
     if (!this.reading && id === this.cursor + 1) {
       this.deliver(id, json);
     } else if (id > this.cursor) {
