@@ -45,6 +45,11 @@ export class Cli {
     return this.out;
   }
 
+  /** Everything printed on stderr so far. */
+  errors(): string {
+    return this.err;
+  }
+
   /** The complete lines printed so far. */
   lines(): string[] {
     return this.out.split('\n').slice(0, -1);
