@@ -614,6 +614,23 @@ function contract(name: string, makeState: MakeState) {
         expect(view(await state.read('alice', 6, 10))).toEqual({ events: [], last: 6, gap: false });
       });
 
+      it("a page's cursor is the last event it returned, else the cursor it read after", async () => {
+        await fill('alice', 5);
+        expect((await state.read('alice', 0, 10)).cursor).toBe(5);
+        expect((await state.read('alice', 1, 2)).cursor).toBe(3);
+        expect((await state.read('alice', 4, 1)).cursor).toBe(5);
+        expect((await state.read('alice', 5, 10)).cursor).toBe(5);
+        expect((await state.read('alice', 2, 0)).cursor).toBe(2);
+        await users('bob');
+        expect((await state.read('bob', 0, 10)).cursor).toBe(0);
+      });
+
+      it("a trimmed page's cursor is the last event it returned", async () => {
+        await fill('alice', 6, 3);
+        expect(await state.read('alice', 1, 2)).toMatchObject({ cursor: 5, gap: true, last: 6 });
+        expect(await state.read('alice', 0, 10)).toMatchObject({ cursor: 6, gap: true, last: 6 });
+      });
+
       it('keeps event bodies byte for byte', async () => {
         await users('alice');
         const bodies = [
@@ -685,6 +702,16 @@ function contract(name: string, makeState: MakeState) {
         await state.deliver('alice', { from: '', online: ev(4), offline: ev('stored 4') }, BIG_CAP);
         const token2 = await login('alice', T0 + 2, 'alice:t2');
         expect(view(await state.poll('alice', token2, null, 10))).toEqual({ ok: true, events: [{ id: 4, json: ev('stored 4') }], last: 4, gap: false });
+      });
+
+      it("a poll's cursor is the last event it returned, else the cursor it read after", async () => {
+        const token = await session(4);
+        expect(await state.poll('alice', token, null, 3)).toMatchObject({ ok: true, cursor: 3 });
+        expect(await state.poll('alice', token, null, 10)).toMatchObject({ ok: true, cursor: 4 });
+        expect(await state.poll('alice', token, null, 10)).toMatchObject({ ok: true, events: [], cursor: 4 });
+        expect(await state.poll('alice', token, 1, 2)).toMatchObject({ ok: true, cursor: 3 });
+        expect(await state.poll('alice', token, 2, 0)).toMatchObject({ ok: true, events: [], cursor: 2 });
+        expect(await state.poll('alice', token, 4, 10)).toMatchObject({ ok: true, events: [], cursor: 4 });
       });
 
       it('reports a gap when the events after the cursor were trimmed', async () => {
@@ -1092,6 +1119,17 @@ function contract(name: string, makeState: MakeState) {
         expect(wakes).toHaveLength(4);
       });
 
+      it('onResync is not called while the subscriber stays connected', async () => {
+        await users('alice');
+        let resyncs = 0;
+        state.onResync(() => resyncs++);
+        const wakes = recorder(state);
+        await state.watch('alice');
+        await state.deliver('alice', { from: '', online: ev(1), offline: ev(1) }, BIG_CAP);
+        await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, ev(1)]]), WAIT);
+        expect(resyncs).toBe(0);
+      });
+
       it('wake-up bodies keep spaces and unicode intact', async () => {
         await users('alice');
         const wakes = recorder(state);
@@ -1139,5 +1177,48 @@ describe('real redis-server', () => {
       state: openState(server.url).state,
       replica: async () => openState(server.url).state,
     };
+  });
+
+  describe('wake-ups across a lost subscriber connection', () => {
+    let state: State;
+
+    beforeEach(async () => {
+      await admin.flushall();
+      state = openState(server.url).state;
+    });
+
+    afterEach(async () => {
+      await state.close();
+    });
+
+    it('onResync fires after the subscriber reconnects, and watched users wake again', async () => {
+      expect(await state.addUser('alice', 'h')).toBe(true);
+      let resyncs = 0;
+      state.onResync(() => resyncs++);
+      const wakes: [string, number, string][] = [];
+      state.onWake((user, id, json) => wakes.push([user, id, json]));
+      await state.watch('alice');
+      await state.deliver('alice', { from: '', online: ev(1), offline: ev(1) }, BIG_CAP);
+      await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, ev(1)]]), WAIT);
+      expect(resyncs).toBe(0);
+
+      // Drop the subscriber's connection from the server side.
+      expect(Number(await admin.client('KILL', 'TYPE', 'pubsub'))).toBeGreaterThanOrEqual(1);
+      await vi.waitFor(() => expect(resyncs).toBe(1), { timeout: 10_000, interval: 20 });
+
+      // The subscription is back: a new event wakes the listener again. (Poll
+      // with deliveries until one arrives: the resubscribe may land just after
+      // the resync.)
+      await vi.waitFor(
+        async () => {
+          await state.deliver('alice', { from: '', online: ev('again'), offline: ev('again') }, BIG_CAP);
+          expect(wakes.length).toBeGreaterThan(1);
+        },
+        { timeout: 10_000, interval: 100 },
+      );
+      expect(wakes[1][0]).toBe('alice');
+      expect(wakes[1][2]).toBe(ev('again'));
+      expect(resyncs).toBe(1);
+    });
   });
 });
