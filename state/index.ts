@@ -17,7 +17,11 @@ export interface EventPage {
   events: StoredEvent[];
   /** The newest event id of the inbox. */
   last: number;
-  /** The cursor after this page: the last event returned, else the cursor read after. */
+  /**
+   * The cursor after this page: the last event returned, else the cursor read
+   * after (a cursor beyond the newest event snaps back to the newest id; one
+   * before a trimmed backlog moves up to just before the oldest kept event).
+   */
   cursor: number;
   /** True when events after the requested cursor were trimmed away. */
   gap: boolean;

@@ -68,9 +68,7 @@ export class RedisState implements State {
   }
 
   async setPassword(user: string, hash: string): Promise<boolean> {
-    if (!(await this.userExists(user))) return false;
-    await this.redis.hset(keys.user(user), 'hash', hash, 'fails', '0', 'lockedUntil', '0');
-    return true;
+    return (await this.run('setPassword', [keys.user(user)], [hash])) === 1;
   }
 
   async removeUser(user: string): Promise<boolean> {
@@ -107,11 +105,11 @@ export class RedisState implements State {
   }
 
   async countAddressFailure(address: string, limit: number, lockedUntil: number, ttlMs: number): Promise<boolean> {
-    return (await this.run('countFailure', [keys.address(address)], [limit, lockedUntil, ttlMs])) === 1;
+    return (await this.run('countFailure', [keys.address(address)], [limit, lockedUntil, ttlMs, 0])) === 1;
   }
 
   async countPasswordFailure(user: string, limit: number, lockedUntil: number): Promise<boolean> {
-    return (await this.run('countFailure', [keys.user(user)], [limit, lockedUntil, ''])) === 1;
+    return (await this.run('countFailure', [keys.user(user)], [limit, lockedUntil, '', 1])) === 1;
   }
 
   // sessions

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   }
   const opts = options;
   const log = createLogger();
-  const { state, embedded } = openState(opts.redis);
+  const { state, embedded } = openState(opts.redis, (message) => log('warn', message));
   const ctx: Context = {
     state,
     clock: { now: () => Date.now() },

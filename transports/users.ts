@@ -34,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: "${user}" is not a valid username (1-32 of A-Z a-z 0-9 _ . -)\n`);
     return 2;
   }
-  const { state } = openState(url);
+  const { state } = openState(url, (message) => process.stderr.write(message + '\n'));
   const passwords = scryptPasswords();
   const ctx: Context = { state, clock: { now: () => Date.now() }, config: defaultConfig, passwords, secret: newSecret };
   try {

@@ -145,6 +145,13 @@ function contract(name: string, makeState: MakeState) {
         expect(opened.ok).toBe(true);
       });
 
+      it('countPasswordFailure never creates a user (a removal may race a failed login)', async () => {
+        expect(await state.countPasswordFailure('ghost', 1, T0 + 60_000)).toBe(false);
+        expect(await state.userExists('ghost')).toBe(false);
+        const opened = await state.openSession('ghost', 'ghost:t', T0, '127.0.0.1');
+        expect(opened).toEqual({ ok: false, reason: 'invalid_user' });
+      });
+
       it('setPassword restarts the failure count', async () => {
         await users('alice');
         expect(await state.countPasswordFailure('alice', 3, T0 + 1)).toBe(false);

@@ -25,6 +25,8 @@ export interface RedisServer {
   pid(): number;
   /** Stops the server (SIGTERM, then SIGKILL after a grace period) and waits for it to exit. */
   stop(): Promise<void>;
+  /** Stops the server but keeps its port and data for restart() (an outage). */
+  halt(): Promise<void>;
   /**
    * Stops the server cleanly and starts it again on the same port with the
    * same data directory. Only a persistent server (`persistent: true` or a
@@ -251,6 +253,11 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       if (server) await kill(server.child, server.exited);
       server = null;
       if (ownDir) rmSync(dir, { recursive: true, force: true });
+    },
+    async halt() {
+      if (stopped) throw new Error('redis-server was stopped');
+      if (server) await kill(server.child, server.exited, 15_000);
+      server = null;
     },
     async restart() {
       if (stopped) throw new Error('redis-server was stopped');
