@@ -1,14 +1,21 @@
 import type { Config } from '../../handlers/types.js';
+import type { RedisState } from '../../state/redis.js';
 import { startReplica, type ReplicaOptions } from '../../transports/replica.js';
 import { freePort } from './ports.js';
 import { testContext } from './context.js';
 
 /**
- * An in-process replica on loopback over a fresh ioredis-mock store, with a
- * fake clock the test controls, plus small helpers for HTTP calls.
+ * An in-process replica on loopback, plus small helpers for HTTP calls. By
+ * default over a fresh ioredis-mock store with a fake clock the test
+ * controls; `store` puts it on another store, `realClock` on the real time.
  */
-export async function startTestReplica(config: Partial<Config> = {}, options: Partial<ReplicaOptions> = {}) {
-  const { ctx, clock, state } = await testContext(config);
+export async function startTestReplica(
+  config: Partial<Config> = {},
+  options: Partial<ReplicaOptions> = {},
+  { store, realClock = false }: { store?: RedisState; realClock?: boolean } = {},
+) {
+  const { ctx, clock, state } = await testContext(config, store);
+  if (realClock) ctx.clock = { now: () => Date.now() };
   const replica = await startReplica({
     ctx,
     host: '127.0.0.1',

@@ -1,9 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startReplica, type Replica } from '../../transports/replica.js';
+import type { Replica } from '../../transports/replica.js';
 import { openState } from '../../state/connect.js';
-import { testContext } from '../support/context.js';
-import { freePort } from '../support/ports.js';
+import { startTestReplica } from '../support/replica.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { TcpClient } from '../support/tcp-client.js';
 
@@ -14,20 +13,7 @@ const clients: TcpClient[] = [];
 
 beforeAll(async () => {
   redis = await startRedis({ persistent: true });
-  const { state } = openState(redis.url);
-  const { ctx } = await testContext({}, state);
-  ctx.clock = { now: () => Date.now() };
-  replica = await startReplica({
-    ctx,
-    host: '127.0.0.1',
-    port: 0,
-    httpPort: await freePort(),
-    trustProxy: [],
-    byteRate: 0,
-    byteBurst: 0,
-    lineTimeoutMs: 30_000,
-    sweepIntervalMs: 1000,
-  });
+  ({ replica } = await startTestReplica({}, { sweepIntervalMs: 1000 }, { store: openState(redis.url).state, realClock: true }));
   admin = new Redis(redis.url);
   admin.on('error', () => undefined); // expected while the server is halted
 });
