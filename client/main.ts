@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   const exit = async (code: number): Promise<void> => {
     if (exiting) return;
     exiting = true;
+    terminal.finish();
     // Peers are told the chat ended before the process goes.
     await peers.stopAll();
     link.close();
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
 
   const link = new ServerLink(target, {
     event(event) {
+      if (event.type === 'session_end' && event.reason !== 'shutdown') terminal.finish();
       const text = eventText(event);
       if (text !== null) print(text);
       if (event.type === 'private_request') commands.asked(String(event.from));

@@ -15,6 +15,8 @@ export class Terminal {
   private ended = false;
   /** While a password is typed, readline's echo goes nowhere. */
   private muted = false;
+  /** The session is over: no prompt is drawn again under the last words. */
+  private finished = false;
 
   constructor(
     input: NodeJS.ReadStream = process.stdin,
@@ -71,7 +73,7 @@ export class Terminal {
 
   /** Shows the "> " prompt on a terminal while commands are read. */
   showPrompt(): void {
-    if (!this.tty) return;
+    if (!this.tty || this.finished) return;
     this.rl.setPrompt('> ');
     this.rl.prompt();
   }
@@ -88,7 +90,12 @@ export class Terminal {
     clearLine(this.output, 0);
     cursorTo(this.output, 0);
     this.output.write(text + '\n');
-    this.rl.prompt(true);
+    if (!this.finished) this.rl.prompt(true);
+  }
+
+  /** Stops drawing the prompt: what is printed from now on is the client's last output. */
+  finish(): void {
+    this.finished = true;
   }
 
   close(): void {
