@@ -33,10 +33,6 @@ export interface LinkHandlers {
 export interface LinkOptions {
   host: string;
   port: number;
-  /** Milliseconds between keepalive pings. */
-  pingInterval?: number;
-  /** Milliseconds of silence (not even a pong) after which the connection is taken for dead. */
-  silenceLimit?: number;
 }
 
 /** A command line sent to the server, waiting for its reply. */
@@ -48,6 +44,9 @@ interface Request {
 }
 
 const maxLineBytes = 1024 * 1024;
+const pingIntervalMs = 15_000;
+/** Silence (not even a pong) for this long means the connection is dead. */
+const silenceLimitMs = 3 * pingIntervalMs;
 const backoffMs = [100, 250, 500, 1000, 2000, 3000, 5000];
 
 /**
@@ -84,7 +83,7 @@ export class ServerLink {
     await this.connectSocket();
   }
 
-  get attached(): boolean {
+  private get attached(): boolean {
     return this.token !== '';
   }
 
@@ -101,12 +100,16 @@ export class ServerLink {
     });
   }
 
-  /** Logs in; on success the session becomes resumable from the reply's cursor. */
-  login(user: string, password: string): Promise<Reply | null> {
+  /**
+   * Logs in; on success the session becomes resumable from the reply's
+   * cursor. `onReply` runs before the offline messages that follow the reply
+   * are passed on, so the welcome is shown first.
+   */
+  login(user: string, password: string, onReply: (reply: Reply) => void): Promise<Reply | null> {
     return new Promise((resolve) => {
       void this.send(`login ${user} ${password}`, (reply) => {
-        // Set before the offline messages that follow the reply are read.
         if (reply.ok) this.attach(String(reply.token), Number(reply.cursor));
+        onReply(reply);
         resolve(reply);
       }).then((answered) => {
         if (!answered) resolve(null);
@@ -260,17 +263,15 @@ export class ServerLink {
    * trusted forever. Pings are not activity: they never keep a session alive.
    */
   private startKeepalive(): void {
-    const interval = this.options.pingInterval ?? 15_000;
-    const limit = this.options.silenceLimit ?? 3 * interval;
     clearInterval(this.keepalive);
     this.keepalive = setInterval(() => {
       if (!this.socket || this.reconnecting) return;
-      if (Date.now() - this.lastHeard > limit) {
+      if (Date.now() - this.lastHeard > silenceLimitMs) {
         this.socket.destroy();
         return;
       }
       this.socket.write('ping\n');
-    }, interval);
+    }, pingIntervalMs);
     this.keepalive.unref();
   }
 }

@@ -22,12 +22,9 @@ export async function logIn(terminal: Terminal, link: ServerLink): Promise<Login
     for (;;) {
       const password = await terminal.ask(clientTexts.password, { secret: true });
       if (password === null) return { exitCode: 1 };
-      const reply = await link.login(user.trim(), password);
-      if (!reply) {
-        terminal.print(clientTexts.connectionClosed);
-        return { exitCode: 1 };
-      }
-      terminal.print(reply.text);
+      const reply = await link.login(user.trim(), password, (answer) => terminal.print(answer.text));
+      // The connection closed first: the link has said so.
+      if (!reply) return { exitCode: 1 };
       if (reply.ok) return { user: String(reply.user) };
       if (reply.error === 'invalid_password' || reply.error === 'invalid_user') failures++;
       // The server has closed the connection (or is about to): nothing more to try here.

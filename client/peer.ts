@@ -80,10 +80,6 @@ export class PeerChat {
     for (const decide of held) decide();
   }
 
-  has(peer: string): boolean {
-    return this.chats.has(peer);
-  }
-
   /** Sends a private text; false when there is no chat with `peer`. */
   send(peer: string, text: string): boolean {
     const socket = this.chats.get(peer);
