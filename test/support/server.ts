@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const tsx = join(root, 'node_modules', '.bin', 'tsx');
 
 export interface RunningServer {
   tcpPort: number;
@@ -34,9 +33,13 @@ export async function startServer(
 ): Promise<RunningServer> {
   const tcpPort = options.tcpPort ?? (await freePort());
   const httpPort = options.httpPort ?? (await freePort());
+  // node itself with tsx as a loader, not the tsx wrapper: the PID we signal
+  // is then the server's own, so SIGKILL really kills the server.
   const child = spawn(
-    tsx,
+    process.execPath,
     [
+      '--import',
+      'tsx',
       join(root, 'transports', 'node.ts'),
       String(tcpPort),
       ...(options.positional ?? []),

@@ -115,4 +115,27 @@ describe('on a real Redis', () => {
       offline: true,
     });
   });
+
+  it('leaves the sessions of a killed server resumable on another one, missing nothing', async () => {
+    const redis = await startRedis();
+    redises.push(redis);
+    const env = { REDIS_URL: redis.url };
+    const doomed = await startServer({ env });
+    const survivor = await startServer({ env });
+    servers.push(survivor);
+    const luke = await login(doomed, 'luke', 'sunrise');
+    const yoda = await login(survivor, 'yoda', 'wise');
+    expect(await yoda.client.command('message luke one')).toMatchObject({ ok: true });
+    const one = await luke.client.waitFor((m) => m.text === 'yoda: one');
+    const pid = doomed.process.pid!;
+    await doomed.kill();
+    expect(() => process.kill(pid, 0)).toThrow();
+    await luke.client.waitClosed();
+    expect(await yoda.client.command('message luke two')).toMatchObject({ ok: true });
+    const again = await TcpClient.open(survivor.tcpPort);
+    clients.push(again);
+    expect(await again.command(`resume ${luke.reply.token} ${one.id}`)).toMatchObject({ ok: true });
+    expect(await again.waitFor((m) => m.type === 'message')).toMatchObject({ text: 'yoda: two' });
+    expect(await again.command('whoelse')).toMatchObject({ users: ['yoda'] });
+  });
 });
