@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,11 +10,13 @@ import { TcpClient } from '../support/tcp-client.js';
 const clients: TcpClient[] = [];
 const servers: RunningServer[] = [];
 const redises: RedisServer[] = [];
+const dirs: string[] = [];
 
 afterAll(async () => {
   for (const c of clients) c.close();
   await Promise.all(servers.map((s) => s.stop()));
   await Promise.all(redises.map((r) => r.stop()));
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 async function login(server: RunningServer, user: string, password: string) {
@@ -27,6 +29,7 @@ async function login(server: RunningServer, user: string, password: string) {
 describe('npm start arguments', () => {
   it('takes port, block_duration, timeout and a credentials file, and times out idle users', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'im-creds-'));
+    dirs.push(dir);
     const file = join(dir, 'other.txt');
     writeFileSync(file, 'ana secret1\r\n\nbad line here\nbo secret2   \n');
     const server = await startServer({ positional: ['3', '4'], args: ['--credentials', file] });
