@@ -202,3 +202,28 @@ describe('client address from a trusted proxy (PROXY protocol v2)', () => {
     }
   });
 });
+
+describe('client address from a trusted proxy (X-Forwarded-For)', () => {
+  async function loginVia(base: string, forwardedFor: string, username: string) {
+    const res = await fetch(`${base}/login`, {
+      method: 'POST',
+      headers: { 'x-forwarded-for': forwardedFor },
+      body: new URLSearchParams({ username, password: 'x' }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  it('locks the forwarded client when the peer is trusted, and ignores the header otherwise', async () => {
+    const behind = await startTestReplica({}, { trustProxy: ['127.0.0.1'] });
+    try {
+      for (const name of ['ghost1', 'ghost2', 'ghost3']) await loginVia(behind.http.base, '203.0.113.9', name);
+      expect(await loginVia(behind.http.base, '203.0.113.9', 'yoda')).toMatchObject({ status: 403, body: { error: 'address_blocked' } });
+      expect((await loginVia(behind.http.base, '198.51.100.4', 'yoda')).body.error).toBe('invalid_password');
+    } finally {
+      await behind.replica.close();
+    }
+    // Not a trusted peer: the header is the client's own claim and changes nothing.
+    for (const name of ['ghost1', 'ghost2', 'ghost3']) await loginVia(t.http.base, '203.0.113.9', name);
+    expect((await loginVia(t.http.base, '198.51.100.4', 'yoda')).body.error).toBe('address_blocked');
+  });
+});
