@@ -1,5 +1,6 @@
 import { encode } from './events.js';
-import { fail, ok, texts } from './replies.js';
+import { tooLong } from './message.js';
+import { ok, texts } from './replies.js';
 import type { Handler } from './types.js';
 
 /**
@@ -9,9 +10,8 @@ import type { Handler } from './types.js';
  */
 export const broadcast: Handler = async (ctx, [body], session) => {
   const from = session!.user;
-  if ([...body].length > ctx.config.maxMessageLength) {
-    return fail('broadcast', 'too_long', texts.messageTooLong(ctx.config.maxMessageLength));
-  }
+  const overLimit = tooLong(ctx, 'broadcast', body);
+  if (overLimit) return overLimit;
   const json = encode.broadcast(from, body, ctx.clock.now());
   const recipients = (await ctx.state.online()).filter((u) => u !== from);
   const results = await Promise.all(recipients.map((u) => ctx.state.deliver(u, { from, online: json }, ctx.config.backlog)));

@@ -1,7 +1,18 @@
 import { encode } from './events.js';
 import { fail, ok, texts } from './replies.js';
-import type { Handler } from './types.js';
+import type { Context, Handler, Reply } from './types.js';
 import { isUsername } from './users.js';
+
+/**
+ * The message length rule shared by message and broadcast, in characters
+ * (code points). A UTF-16 length within the limit already proves the count
+ * is, so only long texts pay for counting.
+ */
+export function tooLong(ctx: Context, cmd: string, body: string): Reply | null {
+  const max = ctx.config.maxMessageLength;
+  if (body.length <= max || [...body].length <= max) return null;
+  return fail(cmd, 'too_long', texts.messageTooLong(max));
+}
 
 /**
  * message <user> <text>: delivered now if the recipient is online, else
@@ -10,9 +21,8 @@ import { isUsername } from './users.js';
  */
 export const message: Handler = async (ctx, [to, body], session) => {
   const from = session!.user;
-  if ([...body].length > ctx.config.maxMessageLength) {
-    return fail('message', 'too_long', texts.messageTooLong(ctx.config.maxMessageLength));
-  }
+  const overLimit = tooLong(ctx, 'message', body);
+  if (overLimit) return overLimit;
   if (to === from) return fail('message', 'self', texts.messageSelf);
   if (!isUsername(to)) return fail('message', 'invalid_user', texts.invalidUser);
   const now = ctx.clock.now();
