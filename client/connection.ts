@@ -63,8 +63,10 @@ export class ServerLink {
   /** Typed while disconnected: written once the session is resumed. */
   private outbox: Request[] = [];
   private token = '';
-  /** The id of the last event passed on: the cursor to resume from. */
-  private cursor = 0;
+  /** The id of the last event passed on: the cursor to resume from (opaque, SPEC section 4). */
+  private cursor = '';
+  /** Ids of the events passed on lately: a replay never shows one twice. */
+  private readonly recent = new RecentIds(1024);
   private peerPort = 0;
   /** The server ended the session (logout, timeout): never reconnect. */
   private ended = false;
@@ -108,7 +110,7 @@ export class ServerLink {
   login(user: string, password: string, onReply: (reply: Reply) => void): Promise<Reply | null> {
     return new Promise((resolve) => {
       void this.send(`login ${user} ${password}`, (reply) => {
-        if (reply.ok) this.attach(String(reply.token), Number(reply.cursor));
+        if (reply.ok) this.attach(String(reply.token), String(reply.cursor));
         onReply(reply);
         resolve(reply);
       }).then((answered) => {
@@ -130,7 +132,7 @@ export class ServerLink {
     this.socket?.destroy();
   }
 
-  private attach(token: string, cursor: number): void {
+  private attach(token: string, cursor: string): void {
     this.token = token;
     this.cursor = cursor;
     this.startKeepalive();
@@ -186,11 +188,10 @@ export class ServerLink {
       this.handlers.event(event);
       return;
     }
-    const id = Number(event.id);
-    // A resume replays everything after the cursor we sent; anything at or
-    // below what we passed on already has been shown.
-    if (!(id > this.cursor)) return;
-    this.cursor = id;
+    // A resume replays everything after the cursor we sent, so nothing should
+    // come twice; cursors are opaque, so a repeat is recognised by its id.
+    if (!this.recent.add(event.id)) return;
+    this.cursor = event.id;
     if (event.type === 'session_end') this.ended = true;
     this.handlers.event(event);
   }
@@ -283,4 +284,18 @@ function sleep(ms: number): Promise<void> {
 /** Up to 20% more, so clients dropped together do not all come back at once. */
 function jitter(ms: number): number {
   return Math.round(ms * (1 + Math.random() * 0.2));
+}
+
+/** The last `size` ids seen, to recognise a repeat without comparing cursors. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly size: number) {}
+
+  /** Adds an id; false if it was seen already. */
+  add(id: string): boolean {
+    if (this.ids.has(id)) return false;
+    this.ids.add(id);
+    if (this.ids.size > this.size) this.ids.delete(this.ids.values().next().value as string);
+    return true;
+  }
 }
