@@ -1,4 +1,5 @@
 import { defaultConfig, type Config } from '../handlers/types.js';
+import { parseProxyRange } from './addresses.js';
 
 /** Everything the Node entry needs to start, from arguments and environment. */
 export interface ServerOptions {
@@ -23,7 +24,7 @@ interface Flag {
   value: string;
   help: string;
   target: Target;
-  kind: 'integer' | 'text' | 'list';
+  kind: 'integer' | 'text' | 'ranges';
 }
 
 /**
@@ -36,7 +37,7 @@ export const flags: Flag[] = [
   { flag: '--host', env: 'IM_HOST', value: 'ADDR', kind: 'text', target: { top: 'host' }, help: 'address to listen on (0.0.0.0)' },
   { flag: '--credentials', env: 'IM_CREDENTIALS', value: 'FILE', kind: 'text', target: { top: 'credentials' }, help: 'users to seed the store with (credentials.txt)' },
   { flag: '--redis', env: 'REDIS_URL', value: 'URL', kind: 'text', target: { top: 'redis' }, help: 'Redis URL, or comma-separated cluster node URLs (embedded store)' },
-  { flag: '--trust-proxy', env: 'IM_TRUST_PROXY', value: 'ADDR[,ADDR]', kind: 'list', target: { top: 'trustProxy' }, help: 'proxies whose PROXY v2 header / X-Forwarded-For is believed (none)' },
+  { flag: '--trust-proxy', env: 'IM_TRUST_PROXY', value: 'ADDR[,ADDR]', kind: 'ranges', target: { top: 'trustProxy' }, help: 'proxies (addresses or CIDR ranges) whose PROXY v2 header / X-Forwarded-For is believed (none)' },
   { flag: '--command-rate', env: 'IM_COMMAND_RATE', value: 'N', kind: 'integer', target: { config: 'commandRate' }, help: 'commands per second per session, 0 = no limit (20)' },
   { flag: '--command-burst', env: 'IM_COMMAND_BURST', value: 'N', kind: 'integer', target: { config: 'commandBurst' }, help: 'commands a session may send at once (40)' },
   { flag: '--login-rate', env: 'IM_LOGIN_RATE', value: 'N', kind: 'integer', target: { config: 'loginRate' }, help: 'login attempts per second per address, 0 = no limit (10)' },
@@ -84,8 +85,10 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOp
     if (f.kind === 'integer') {
       if (!/^\d{1,9}$/.test(raw)) throw new UsageError(`${origin} needs a non-negative integer, got "${raw}"`);
       value = Number(raw);
-    } else if (f.kind === 'list') {
+    } else if (f.kind === 'ranges') {
       value = raw.split(',').map((s) => s.trim()).filter(Boolean);
+      const bad = value.find((entry) => !parseProxyRange(entry));
+      if (bad !== undefined) throw new UsageError(`${origin} takes addresses or CIDR ranges (10.0.0.5, 10.0.0.0/24, fd00::/8), got "${bad}"`);
     }
     if ('config' in f.target) (options.config as unknown as Record<string, unknown>)[f.target.config] = value;
     else (options as unknown as Record<string, unknown>)[f.target.top] = value;
