@@ -8,6 +8,7 @@ import type { Caller, Context, Reply } from '../handlers/types.js';
 import type { PollResult } from '../state/index.js';
 import type { Live } from './live.js';
 import type { Metrics } from './metrics.js';
+import { mountWebClient } from './web.js';
 
 export interface HttpOptions {
   ctx: Context;
@@ -124,6 +125,7 @@ export function createHttpApp(o: HttpOptions) {
     }
   }
 
+  mountWebClient(app);
   app.get('/healthz', (c) => c.json({ ok: true, text: 'ok' }));
   app.get('/readyz', async (c) => {
     const ready = !closing && (await ctx.state.ping().catch(() => false));
