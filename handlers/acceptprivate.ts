@@ -8,15 +8,16 @@ import type { Handler } from './types.js';
  * the requester in its private_accept event, the acceptor in this reply.
  */
 export const acceptprivate: Handler = async (ctx, [requester], session) => {
-  const { user, p2pHost, p2pPort } = session!;
-  if (!p2pPort) return fail('acceptprivate', 'p2p_unsupported', texts.privateNeedsCli);
+  const user = session!.user;
+  const listener = await ctx.state.peerListener(user);
+  if (!listener) return fail('acceptprivate', 'p2p_unsupported', texts.privateNeedsCli);
   const now = ctx.clock.now();
   if (!(await ctx.state.takePrivateRequest(user, requester, now))) {
     return fail('acceptprivate', 'no_request', texts.privateNoRequest(requester));
   }
   const token = ctx.secret();
-  const event = encode.privateAccept(user, p2pHost, Number(p2pPort), token, now);
-  const result = await ctx.state.deliver(requester, { from: user, online: event }, ctx.config.backlog);
+  const event = encode.privateAccept(user, listener.host, Number(listener.port), token, now);
+  const result = await ctx.state.deliver(requester, { from: user, event, storable: false }, ctx.config.backlog);
   if (result.ok) return ok('acceptprivate', '', { peer: requester, token });
   if (result.reason === 'blocked') return fail('acceptprivate', 'blocked', texts.privateBlocked(requester));
   return fail('acceptprivate', 'offline', texts.privateOffline(requester));

@@ -10,6 +10,6 @@ export const declineprivate: Handler = async (ctx, [requester], session) => {
     return fail('declineprivate', 'no_request', texts.privateNoRequest(requester));
   }
   // A requester who has gone offline or blocked us needs no answer.
-  await ctx.state.deliver(requester, { from: user, online: encode.privateDecline(user, now) }, ctx.config.backlog);
+  await ctx.state.deliver(requester, { from: user, event: encode.privateDecline(user, now), storable: false }, ctx.config.backlog);
   return ok('declineprivate');
 };

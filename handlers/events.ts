@@ -2,7 +2,7 @@ import { texts } from './replies.js';
 
 /**
  * Events are encoded to JSON once, when they are created, and stored encoded;
- * the id (the recipient's inbox position) is spliced in on the way out, so a
+ * the id (the cursor after the event) is spliced in on the way out, so a
  * broadcast to a thousand users is encoded once, not a thousand times.
  */
 export type EndReason = 'logout' | 'timeout' | 'shutdown';
@@ -14,8 +14,9 @@ const endTexts: Record<EndReason, string> = {
 };
 
 export const encode = {
-  message: (from: string, body: string, at: number, offline: boolean) =>
-    JSON.stringify({ type: 'message', from, body, offline, at, text: texts.delivered(from, body) }),
+  /** The store closes it with `"offline":true|false` (state/lua/deliver-5.lua). */
+  message: (from: string, body: string, at: number) =>
+    JSON.stringify({ type: 'message', from, body, at, text: texts.delivered(from, body) }),
   broadcast: (from: string, body: string, at: number) =>
     JSON.stringify({ type: 'broadcast', from, body, at, text: texts.delivered(from, body) }),
   presence: (user: string, state: 'in' | 'out', at: number, reason?: 'logout' | 'timeout') =>
@@ -37,7 +38,7 @@ export const encode = {
     JSON.stringify({ type: 'session_end', reason, at, text: endTexts[reason] }),
 };
 
-/** An encoded event with its id added: `{...,"id":"17"}`. */
-export function withId(json: string, id: number): string {
+/** An encoded event with its id (an opaque cursor) added: `{...,"id":"17-4"}`. */
+export function withId(json: string, id: string): string {
   return `${json.slice(0, -1)},"id":"${id}"}`;
 }

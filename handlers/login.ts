@@ -1,3 +1,4 @@
+import { formatCursor } from '../state/cursor.js';
 import { announce } from './presence.js';
 import { fail, ok, texts } from './replies.js';
 import type { Handler } from './types.js';
@@ -18,7 +19,9 @@ export const login: Handler = async (ctx, [user, password], _session, caller) =>
   if (guard === 'address_blocked') return fail('login', 'address_blocked', texts.addressBlocked);
   if (guard === 'rate_limited') return fail('login', 'rate_limited', texts.loginRateLimited);
 
-  const record = isUsername(user) ? await state.loginRecord(user) : null;
+  // The lobby position is read before the user is online: every lobby event
+  // from then on reaches the new session.
+  const [record, lobbyHead] = await Promise.all([isUsername(user) ? state.loginRecord(user) : null, state.lobbyHead()]);
   if (!record) {
     const locked = await state.countAddressFailure(caller.address, config.loginFailures, now + blockMs, blockMs + 60_000);
     return fail('login', 'invalid_user', locked ? texts.usernameLocked : texts.invalidUsername);
@@ -31,7 +34,7 @@ export const login: Handler = async (ctx, [user, password], _session, caller) =>
 
   // The token names its user so any replica finds the session in one look-up.
   const token = `${user}:${ctx.secret()}`;
-  const opened = await state.openSession(user, token, now, caller.address);
+  const opened = await state.openSession(user, token, now, caller.address, lobbyHead);
   if (!opened.ok) {
     if (opened.reason === 'account_blocked') return fail('login', 'account_blocked', texts.accountBlocked);
     if (opened.reason === 'already_logged_in') return fail('login', 'already_logged_in', texts.alreadyLoggedIn);
@@ -40,7 +43,8 @@ export const login: Handler = async (ctx, [user, password], _session, caller) =>
   await state.markOnline(user, now);
   await announce(ctx, user, 'in');
   const gap = opened.page.last > opened.seen && opened.page.first > opened.seen + 1;
-  return ok('login', texts.welcome, { user, token, cursor: String(opened.seen), ...(gap ? { gap: true } : {}) });
+  const cursor = formatCursor({ inbox: opened.seen, lobby: lobbyHead });
+  return ok('login', texts.welcome, { user, token, cursor, ...(gap ? { gap: true } : {}) });
 };
 
 /** The user a session token belongs to, or null if it is not a token. */

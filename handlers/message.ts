@@ -17,7 +17,8 @@ export function tooLong(ctx: Context, cmd: string, body: string): Reply | null {
 /**
  * message <user> <text>: delivered now if the recipient is online, else
  * stored for their next login; refused, and not stored, if they blocked the
- * sender. One atomic step on the recipient's keys does all of it.
+ * sender. One atomic step on the recipient's keys does all of it, and marks
+ * the event `offline` when it was stored for later.
  */
 export const message: Handler = async (ctx, [to, body], session) => {
   const from = session!.user;
@@ -28,7 +29,7 @@ export const message: Handler = async (ctx, [to, body], session) => {
   const now = ctx.clock.now();
   const result = await ctx.state.deliver(
     to,
-    { from, online: encode.message(from, body, now, false), offline: encode.message(from, body, now, true) },
+    { from, event: encode.message(from, body, now), storable: true },
     ctx.config.backlog,
   );
   if (result.ok) return ok('message');

@@ -3,15 +3,12 @@ import type { Context } from './types.js';
 
 /**
  * Tells every other online user that `user` logged in or out (SPEC section
- * 2), except the users `user` has blocked.
+ * 2), except the users `user` has blocked: one lobby event that names them.
  */
 export async function announce(ctx: Context, user: string, state: 'in' | 'out', reason?: 'logout' | 'timeout'): Promise<void> {
-  const [online, blocked] = await Promise.all([ctx.state.online(), ctx.state.blocked(user)]);
-  const skip = new Set(blocked).add(user);
+  const blocked = await ctx.state.blocked(user);
   const json = encode.presence(user, state, ctx.clock.now(), reason);
-  await Promise.all(
-    online.filter((u) => !skip.has(u)).map((u) => ctx.state.deliver(u, { from: '', online: json }, ctx.config.backlog)),
-  );
+  await ctx.state.appendLobby([user, ...blocked], json, ctx.config.lobbyBacklog);
 }
 
 /** How long an ended session stays readable, so its client can fetch session_end. */

@@ -1,5 +1,7 @@
+import { parseCursor, type Cursor } from '../state/cursor.js';
+import { takeToken } from './bucket.js';
 import { fail, texts } from './replies.js';
-import type { Caller, Context, Handler, Reply, SessionInfo } from './types.js';
+import type { BoundSession, Caller, Context, Handler, Reply, SessionInfo } from './types.js';
 import { acceptprivate } from './acceptprivate.js';
 import { block } from './block.js';
 import { broadcast } from './broadcast.js';
@@ -29,6 +31,11 @@ const wordAndText: ArgShape = (rest) => {
 const text: ArgShape = (rest) => (rest.trim() === '' ? null : [rest]);
 const seconds: ArgShape = (rest) => (/^\d{1,15}$/.test(rest) ? [rest] : null);
 const wordAndOptionalWord: ArgShape = (rest) => (/^[^ ]+( [^ ]+)?$/.test(rest) ? rest.split(' ') : null);
+/** A token, then optionally a cursor the server handed out. */
+const tokenAndOptionalCursor: ArgShape = (rest) => {
+  const args = wordAndOptionalWord(rest);
+  return args && (args.length === 1 || parseCursor(args[1])) ? args : null;
+};
 
 export interface CommandRow {
   verb: string;
@@ -48,7 +55,7 @@ export interface CommandRow {
  */
 export const commands: readonly CommandRow[] = [
   { verb: 'login', synopsis: 'login <username> <password>', args: wordAndText, session: false, activity: false, handler: login },
-  { verb: 'resume', synopsis: 'resume <token> [<cursor>]', args: wordAndOptionalWord, session: false, activity: false, handler: resume },
+  { verb: 'resume', synopsis: 'resume <token> [<cursor>]', args: tokenAndOptionalCursor, session: false, activity: false, handler: resume },
   { verb: 'message', synopsis: 'message <user> <text>', args: wordAndText, session: true, activity: true, handler: message },
   { verb: 'broadcast', synopsis: 'broadcast <text>', args: text, session: true, activity: true, handler: broadcast },
   { verb: 'whoelse', synopsis: 'whoelse', args: none, session: true, activity: true, handler: whoelse },
@@ -92,18 +99,12 @@ export async function dispatch(ctx: Context, caller: Caller, line: string): Prom
     let session: SessionInfo | null = null;
     if (row.session) {
       if (!caller.session) return fail(verb, 'not_logged_in', texts.notLoggedIn);
-      const { user, token } = caller.session;
-      const check = await ctx.state.checkSession(user, token, ctx.clock.now(), {
-        touch: args !== null && row.activity,
-        rate: ctx.config.commandRate,
-        burst: ctx.config.commandBurst,
-        set: caller.cursor === undefined ? undefined : { cursor: String(caller.cursor) },
-      });
-      if (!check.ok) {
-        if (check.reason === 'rate_limited') return fail(verb, 'rate_limited', texts.commandRateLimited);
-        return fail(verb, 'not_logged_in', check.reason === 'ended' ? texts.sessionEnded : texts.notLoggedIn);
-      }
-      session = { user, token, p2pHost: check.p2pHost, p2pPort: check.p2pPort };
+      const touch = args !== null && row.activity;
+      const refusal = caller.bound
+        ? await checkBound(ctx, verb, caller.session, caller.bound, touch)
+        : await checkInStore(ctx, verb, caller.session, touch);
+      if (refusal) return refusal;
+      session = caller.session;
     }
     if (args === null) return fail(verb, 'usage', texts.usage(row.synopsis));
     return await row.handler(ctx, args, session, caller);
@@ -111,4 +112,49 @@ export async function dispatch(ctx: Context, caller: Caller, line: string): Prom
     ctx.log?.('error', 'command failed', { verb, error: String(err) });
     return fail(verb, 'unavailable', texts.unavailable);
   }
+}
+
+type Session = NonNullable<Caller['session']>;
+
+/** A request that carries a token: checked, rate-limited and touched in the store, where every replica sees it. */
+async function checkInStore(ctx: Context, verb: string, { user, token }: Session, touch: boolean): Promise<Reply | null> {
+  const check = await ctx.state.checkSession(user, token, ctx.clock.now(), {
+    touch,
+    rate: ctx.config.commandRate,
+    burst: ctx.config.commandBurst,
+  });
+  if (check.ok) return null;
+  if (check.reason === 'rate_limited') return fail(verb, 'rate_limited', texts.commandRateLimited);
+  return fail(verb, 'not_logged_in', check.reason === 'ended' ? texts.sessionEnded : texts.notLoggedIn);
+}
+
+/** Binds a session to a connection that writes its events up to `cursor()` (see BoundSession). */
+export function bindSession(ctx: Context, cursor: () => Cursor): BoundSession {
+  return { tokens: ctx.config.commandBurst, tokensAt: ctx.clock.now(), touchedAt: 0, cursor };
+}
+
+/** How often a bound connection records activity (and its cursor) in the store. */
+export const activityIntervalMs = 1000;
+
+/**
+ * A bound connection (see BoundSession): rate-limited in the connection;
+ * activity recorded in the store at most once per `activityIntervalMs`,
+ * which also finds out whether the session is still live.
+ */
+async function checkBound(ctx: Context, verb: string, { user, token }: Session, bound: BoundSession, touch: boolean): Promise<Reply | null> {
+  const now = ctx.clock.now();
+  if (!takeToken(bound, now, ctx.config.commandRate, ctx.config.commandBurst)) {
+    return fail(verb, 'rate_limited', texts.commandRateLimited);
+  }
+  if (!touch || now - bound.touchedAt < activityIntervalMs) return null;
+  const cursor = bound.cursor();
+  const check = await ctx.state.checkSession(user, token, now, {
+    touch: true,
+    rate: 0,
+    burst: 0,
+    set: { cursorInbox: String(cursor.inbox), cursorLobby: String(cursor.lobby) },
+  });
+  if (!check.ok) return fail(verb, 'not_logged_in', check.reason === 'ended' ? texts.sessionEnded : texts.notLoggedIn);
+  bound.touchedAt = now;
+  return null;
 }

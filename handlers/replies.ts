@@ -65,6 +65,7 @@ export const texts = {
   lineTooLong: (max: number) => `Error. Line too long (at most ${max} bytes)`,
   bodyTooLong: (max: number) => `Error. Request body too long (at most ${max} bytes)`,
   commandRateLimited: 'Error. Too many commands. Please slow down',
+  byteRateLimited: 'Error. Sending too fast. The connection is closed; please reconnect and slow down',
   loginRateLimited: 'Error. Too many login attempts. Please try again later',
   unavailable: 'Error. The service is unavailable. Please try again later',
   delivered: (from: string, text: string) => `${from}: ${text}`,

@@ -12,10 +12,10 @@ export const startprivate: Handler = async (ctx, [target], session) => {
   const user = session!.user;
   if (target === user) return fail('startprivate', 'self', texts.privateSelf);
   if (!isUsername(target)) return fail('startprivate', 'invalid_user', texts.invalidUser);
-  if (!session!.p2pPort) return fail('startprivate', 'p2p_unsupported', texts.privateNeedsCli);
+  if (!(await ctx.state.peerListener(user))) return fail('startprivate', 'p2p_unsupported', texts.privateNeedsCli);
   const now = ctx.clock.now();
   await ctx.state.addPrivateRequest(target, user, now + ctx.config.privateRequestTtl * 1000);
-  const result = await ctx.state.deliver(target, { from: user, online: encode.privateRequest(user, now) }, ctx.config.backlog);
+  const result = await ctx.state.deliver(target, { from: user, event: encode.privateRequest(user, now), storable: false }, ctx.config.backlog);
   if (result.ok) return ok('startprivate', texts.privateRequested(target));
   await ctx.state.dropPrivateRequest(target, user);
   if (result.reason === 'blocked') return fail('startprivate', 'blocked', texts.privateBlocked(target));

@@ -1,3 +1,4 @@
+import type { Cursor } from '../state/cursor.js';
 import type { State } from '../state/index.js';
 
 export interface Clock {
@@ -23,6 +24,8 @@ export interface Config {
   loginBurst: number;
   /** Events kept per inbox; older ones are trimmed. */
   backlog: number;
+  /** Events kept in the lobby (presence, broadcasts); older ones are trimmed. */
+  lobbyBacklog: number;
   /** Seconds a private-chat request waits for an answer. */
   privateRequestTtl: number;
 }
@@ -39,6 +42,7 @@ export const defaultConfig: Config = {
   loginRate: 10,
   loginBurst: 50,
   backlog: 10000,
+  lobbyBacklog: 10000,
   privateRequestTtl: 120,
 };
 
@@ -67,8 +71,25 @@ export interface Caller {
   address: string;
   /** The session this connection or request carries, if any. */
   session?: { user: string; token: string };
-  /** TCP only: the cursor the connection has delivered up to. */
-  cursor?: number;
+  /** Set by a transport whose connection is bound to its session (TCP); see BoundSession. */
+  bound?: BoundSession;
+}
+
+/**
+ * A connection bound to its session after login or resume, that closes on
+ * the session's own session_end event: it learns that the session ended from
+ * its stream, so its commands skip the token check in the store. Its command
+ * rate limit lives here, in the connection, and its activity is recorded at
+ * most once a second (with the cursor it has written up to).
+ */
+export interface BoundSession {
+  /** The command-rate bucket: tokens left, and when they were counted (ms). */
+  tokens: number;
+  tokensAt: number;
+  /** When activity was last recorded (ms); 0 = never. */
+  touchedAt: number;
+  /** The cursor the connection has written events up to. */
+  cursor(): Cursor;
 }
 
 /** A reply: the JSON object of SPEC section 4, sent back for one command. */
@@ -85,8 +106,6 @@ export interface Reply {
 export interface SessionInfo {
   user: string;
   token: string;
-  p2pHost: string;
-  p2pPort: string;
 }
 
 export interface Command {

@@ -8,8 +8,13 @@ import { visibleTo } from './whoelse.js';
  * survives restarts).
  */
 export const whoelsesince: Handler = async (ctx, [seconds], session) => {
+  const user = session!.user;
   const since = ctx.clock.now() - Number(seconds) * 1000;
-  const [online, recent] = await Promise.all([ctx.state.online(), ctx.state.endedSince(since)]);
-  const users = await visibleTo(ctx, session!.user, [...online, ...recent]);
+  const [online, recent, blockers] = await Promise.all([
+    ctx.state.online(),
+    ctx.state.endedSince(since),
+    ctx.state.blockedBy(user),
+  ]);
+  const users = visibleTo(user, [...online, ...recent], blockers);
   return ok('whoelsesince', users.join('\n'), { users });
 };

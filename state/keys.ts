@@ -6,12 +6,14 @@
 export const keys = {
   /** hash: password hash, inbox sequence, seen cursor, failed logins, lock. */
   user: (u: string) => `u:{${u}}`,
-  /** hash: token, started, active, cursor, address, p2p listener, rate bucket, ended. */
+  /** hash: token, started, active, cursorInbox/cursorLobby, address, p2p listener, rate bucket, ended. */
   session: (u: string) => `s:{${u}}`,
   /** list: encoded events; the last element has id = user.seq. */
   inbox: (u: string) => `i:{${u}}`,
   /** set: users this user has blocked. */
   blocks: (u: string) => `b:{${u}}`,
+  /** set: users who have blocked this user (the reverse block index). */
+  blockedBy: (u: string) => `r:{${u}}`,
   /** hash: requester -> expiry of a pending private-chat request. */
   privateRequests: (u: string) => `p:{${u}}`,
   /** pub/sub channel: the user's inbox grew. */
@@ -24,9 +26,22 @@ export const keys = {
   online: '{im}:online',
   /** sorted set: users scored by when their last session ended (global). */
   lastSeen: '{im}:lastseen',
+  /**
+   * The lobby: events for every online user (presence, broadcast), stored
+   * once. Its own hash slot (`#` is never in a username), so the hottest key
+   * of the store can live on a shard of its own.
+   */
+  lobbyMeta: 'm:{#lobby}',
+  /** list: `<skip> <encoded event>`; the last element has id = lobbyMeta.seq. */
+  lobby: 'l:{#lobby}',
+  /** pub/sub channel: the lobby grew. */
+  lobbyWake: 'w:{#lobby}',
+  /** string: the version of this layout the data was written in (global). */
+  schema: '{im}:schema',
 };
 
-/** The user a wake channel belongs to, or null for a foreign channel. */
+/** The user a wake channel belongs to, or null for the lobby's or a foreign channel. */
 export function wakeChannelUser(channel: string): string | null {
+  if (channel === keys.lobbyWake) return null;
   return channel.startsWith('w:{') && channel.endsWith('}') ? channel.slice(3, -1) : null;
 }

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { Cursor } from './cursor.js';
 import { keys, wakeChannelUser } from './keys.js';
 import { loadScripts } from './scripts.js';
 import type {
@@ -7,6 +8,9 @@ import type {
   EndSession,
   EndSessionResult,
   EventPage,
+  LobbyEvent,
+  LobbyListener,
+  LobbyPage,
   LoginRecord,
   OpenSessionResult,
   PollResult,
@@ -22,6 +26,7 @@ type Reply = (string | number)[];
 /** The state interface on an ioredis client (real, cluster or ioredis-mock). */
 export class RedisState implements State {
   private readonly listeners: WakeListener[] = [];
+  private readonly lobbyListeners: LobbyListener[] = [];
   private readonly resyncListeners: (() => void)[] = [];
 
   /**
@@ -36,10 +41,16 @@ export class RedisState implements State {
       redis.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
     }
     subscriber.on('message', (channel: string, message: string) => {
-      const user = wakeChannelUser(channel);
       const space = message.indexOf(' ');
-      if (user === null || space < 0) return;
+      if (space < 0) return;
       const id = Number(message.slice(0, space));
+      if (channel === keys.lobbyWake) {
+        const event = lobbyEvent(id, message.slice(space + 1));
+        if (event) for (const listener of this.lobbyListeners) listener(event);
+        return;
+      }
+      const user = wakeChannelUser(channel);
+      if (user === null) return;
       const json = message.slice(space + 1);
       for (const listener of this.listeners) listener(user, id, json);
     });
@@ -72,8 +83,22 @@ export class RedisState implements State {
   }
 
   async removeUser(user: string): Promise<boolean> {
+    // The reverse block index names the user in other users' sets: take it
+    // out there too, so a user added again later starts with no blocks.
+    const [blocks, blockedBy] = await Promise.all([this.blocked(user), this.blockedBy(user)]);
+    await Promise.all([
+      ...blocks.map((target) => this.redis.srem(keys.blockedBy(target), user)),
+      ...blockedBy.map((blocker) => this.redis.srem(keys.blocks(blocker), user)),
+    ]);
     const [removed] = await Promise.all([
-      this.redis.del(keys.user(user), keys.session(user), keys.inbox(user), keys.blocks(user), keys.privateRequests(user)),
+      this.redis.del(
+        keys.user(user),
+        keys.session(user),
+        keys.inbox(user),
+        keys.blocks(user),
+        keys.blockedBy(user),
+        keys.privateRequests(user),
+      ),
       this.redis.srem(keys.users, user),
       this.redis.zrem(keys.online, user),
       this.redis.zrem(keys.lastSeen, user),
@@ -114,8 +139,12 @@ export class RedisState implements State {
 
   // sessions
 
-  async openSession(user: string, token: string, now: number, address: string): Promise<OpenSessionResult> {
-    const r = (await this.run('openSession', [keys.user(user), keys.session(user), keys.inbox(user)], [now, token, address])) as Reply;
+  async openSession(user: string, token: string, now: number, address: string, lobbyHead: number): Promise<OpenSessionResult> {
+    const r = (await this.run(
+      'openSession',
+      [keys.user(user), keys.session(user), keys.inbox(user)],
+      [now, token, address, lobbyHead],
+    )) as Reply;
     if (r[0] !== 'ok') return { ok: false, reason: r[0] as 'invalid_user' | 'account_blocked' | 'already_logged_in' };
     const last = Number(r[2]);
     return { ok: true, seen: Number(r[1]), page: { last, first: last - Number(r[3]) + 1 } };
@@ -125,8 +154,9 @@ export class RedisState implements State {
     const args: (string | number)[] = [token, now, o.touch ? 1 : 0, o.rate, o.burst];
     for (const [field, value] of Object.entries(o.set ?? {})) args.push(field, value);
     const r = (await this.run('session', [keys.session(user)], args)) as Reply;
-    if (r[0] === 'ok') return { ok: true, p2pHost: String(r[1]), p2pPort: String(r[2]), cursor: Number(r[3]) };
-    if (r[0] === 'ended') return { ok: false, reason: 'ended', cursor: Number(r[3]), ended: String(r[4]) };
+    const cursor = { inbox: Number(r[3]), lobby: Number(r[4]) };
+    if (r[0] === 'ok') return { ok: true, p2pHost: String(r[1]), p2pPort: String(r[2]), cursor };
+    if (r[0] === 'ended') return { ok: false, reason: 'ended', cursor, ended: String(r[5]) };
     return { ok: false, reason: r[0] as 'none' | 'rate_limited' };
   }
 
@@ -139,6 +169,15 @@ export class RedisState implements State {
     if (r[0] === 'ok') return { ok: true, id: Number(r[1]) };
     if (r[0] === 'active') return { ok: false, reason: 'active', lastActive: Number(r[1]) };
     return { ok: false, reason: 'none' };
+  }
+
+  async peerListener(user: string): Promise<{ host: string; port: string } | null> {
+    const [host, port] = await this.redis.hmget(keys.session(user), 'p2pHost', 'p2pPort');
+    return host && port ? { host, port } : null;
+  }
+
+  async saveCursor(user: string, token: string, cursor: Cursor): Promise<void> {
+    await this.run('session', [keys.session(user)], [token, 0, 0, 0, 0, 'cursorInbox', cursor.inbox, 'cursorLobby', cursor.lobby]);
   }
 
   // presence and history
@@ -155,6 +194,12 @@ export class RedisState implements State {
     return this.redis.zrange(keys.online, 0, -1);
   }
 
+  async onlineAmong(users: string[]): Promise<string[]> {
+    if (users.length === 0) return [];
+    const scores = await this.redis.zmscore(keys.online, ...users);
+    return users.filter((_u, k) => scores[k] !== null);
+  }
+
   async endedSince(since: number): Promise<string[]> {
     return this.redis.zrangebyscore(keys.lastSeen, since, '+inf');
   }
@@ -169,23 +214,27 @@ export class RedisState implements State {
 
   // blocks
 
+  // A block lives in two sets in two hash slots: the blocker's (checked when
+  // a message is delivered) and the reverse index (skipped recipients of a
+  // broadcast, whoelse). The reverse entry is written whatever the first
+  // answer, so a repeated command repairs a half-done one.
+
   async block(user: string, target: string): Promise<boolean> {
-    return (await this.redis.sadd(keys.blocks(user), target)) === 1;
+    const [added] = await Promise.all([this.redis.sadd(keys.blocks(user), target), this.redis.sadd(keys.blockedBy(target), user)]);
+    return added === 1;
   }
 
   async unblock(user: string, target: string): Promise<boolean> {
-    return (await this.redis.srem(keys.blocks(user), target)) === 1;
+    const [removed] = await Promise.all([this.redis.srem(keys.blocks(user), target), this.redis.srem(keys.blockedBy(target), user)]);
+    return removed === 1;
   }
 
   async blocked(user: string): Promise<string[]> {
     return this.redis.smembers(keys.blocks(user));
   }
 
-  async blockersOf(user: string, candidates: string[]): Promise<Set<string>> {
-    // One command per candidate: their block sets live in their own hash slots.
-    // Issued together, they travel in one pipeline per node (auto-pipelining).
-    const flags = await Promise.all(candidates.map((c) => this.redis.sismember(keys.blocks(c), user)));
-    return new Set(candidates.filter((_c, k) => flags[k] === 1));
+  async blockedBy(user: string): Promise<string[]> {
+    return this.redis.smembers(keys.blockedBy(user));
   }
 
   // inbox
@@ -194,7 +243,7 @@ export class RedisState implements State {
     const r = (await this.run(
       'deliver',
       [keys.user(user), keys.session(user), keys.inbox(user), keys.blocks(user), keys.wake(user)],
-      [d.from, d.online, d.offline ?? '', cap],
+      [d.from, d.event, d.storable ? 1 : 0, cap],
     )) as Reply;
     if (r[0] === 'ok') return { ok: true, id: Number(r[1]), online: Number(r[2]) === 1 };
     return { ok: false, reason: r[0] as 'invalid_user' | 'blocked' | 'offline' };
@@ -205,14 +254,30 @@ export class RedisState implements State {
     return page(r, 0);
   }
 
-  async poll(user: string, token: string, after: number | null, limit: number): Promise<PollResult> {
+  async poll(user: string, token: string, after: Cursor | null, limit: number): Promise<PollResult> {
     const r = (await this.run(
       'poll',
       [keys.session(user), keys.user(user), keys.inbox(user)],
-      [token, after === null ? '' : after, limit],
+      [token, after === null ? '' : after.inbox, after === null ? '' : after.lobby, limit],
     )) as Reply;
     if (r[0] !== 'ok') return { ok: false, reason: r[0] as 'none' | 'ended' };
-    return { ok: true, ...page(r, 1) };
+    return { ok: true, after: { inbox: Number(r[1]), lobby: Number(r[2]) }, inbox: page(r, 3) };
+  }
+
+  // lobby
+
+  async appendLobby(skip: string[], event: string, cap: number): Promise<number> {
+    return Number(await this.run('appendLobby', [keys.lobbyMeta, keys.lobby, keys.lobbyWake], [skip.join(','), event, cap]));
+  }
+
+  async readLobby(after: number, limit: number): Promise<LobbyPage> {
+    const r = (await this.run('read', [keys.lobbyMeta, keys.lobby], [after, limit])) as Reply;
+    const { events, ...rest } = page(r, 0);
+    return { ...rest, events: events.map((e) => lobbyEvent(e.id, e.json)!) };
+  }
+
+  async lobbyHead(): Promise<number> {
+    return Number((await this.redis.hget(keys.lobbyMeta, 'seq')) ?? 0);
   }
 
   // private-chat requests
@@ -235,6 +300,10 @@ export class RedisState implements State {
     this.listeners.push(listener);
   }
 
+  onLobby(listener: LobbyListener): void {
+    this.lobbyListeners.push(listener);
+  }
+
   onResync(listener: () => void): void {
     this.resyncListeners.push(listener);
   }
@@ -247,6 +316,20 @@ export class RedisState implements State {
     await this.subscriber.unsubscribe(keys.wake(user));
   }
 
+  async watchLobby(): Promise<void> {
+    await this.subscriber.subscribe(keys.lobbyWake);
+  }
+
+  async migrate(): Promise<void> {
+    // Version 2 added the reverse block index; build it from the blockers' sets.
+    if ((await this.redis.get(keys.schema)) === '2') return;
+    for (const user of await this.redis.smembers(keys.users)) {
+      const targets = await this.blocked(user);
+      await Promise.all(targets.map((target) => this.redis.sadd(keys.blockedBy(target), user)));
+    }
+    await this.redis.set(keys.schema, '2');
+  }
+
   async ping(): Promise<boolean> {
     return (await this.redis.ping()) === 'PONG';
   }
@@ -255,6 +338,13 @@ export class RedisState implements State {
     this.subscriber.disconnect();
     this.redis.disconnect();
   }
+}
+
+/** A stored lobby entry `<skip> <event>` with its id, or null if malformed. */
+function lobbyEvent(id: number, entry: string): LobbyEvent | null {
+  const space = entry.indexOf(' ');
+  if (space < 0) return null;
+  return { id, skip: entry.slice(0, space).split(','), json: entry.slice(space + 1) };
 }
 
 /** Turns a read reply `{seq, from, gap, count, joined}` (after `offset` status fields) into events. */

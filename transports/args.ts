@@ -46,6 +46,7 @@ export const flags: Flag[] = [
   { flag: '--max-line', env: 'IM_MAX_LINE', value: 'N', kind: 'integer', target: { config: 'maxLineBytes' }, help: 'bytes in a command line (8192)' },
   { flag: '--max-body', env: 'IM_MAX_BODY', value: 'N', kind: 'integer', target: { config: 'maxBodyBytes' }, help: 'bytes in an HTTP request body (16384)' },
   { flag: '--backlog', env: 'IM_BACKLOG', value: 'N', kind: 'integer', target: { config: 'backlog' }, help: 'events kept per inbox (10000)' },
+  { flag: '--lobby-backlog', env: 'IM_LOBBY_BACKLOG', value: 'N', kind: 'integer', target: { config: 'lobbyBacklog' }, help: 'presence and broadcast events kept in the lobby (10000)' },
   { flag: '--byte-rate', env: 'IM_BYTE_RATE', value: 'N', kind: 'integer', target: { top: 'byteRate' }, help: 'bytes per second a TCP client may send, 0 = no limit (524288)' },
   { flag: '--byte-burst', env: 'IM_BYTE_BURST', value: 'N', kind: 'integer', target: { top: 'byteBurst' }, help: 'bytes a TCP client may send at once (2097152)' },
   { flag: '--line-timeout', env: 'IM_LINE_TIMEOUT', value: 'S', kind: 'integer', target: { top: 'lineTimeout' }, help: 'seconds a TCP line may stay unfinished (30)' },

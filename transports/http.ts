@@ -5,8 +5,9 @@ import { tokenUser } from '../handlers/login.js';
 import { dispatch } from '../handlers/registry.js';
 import { fail, httpStatus, texts } from '../handlers/replies.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
-import type { PollResult } from '../state/index.js';
-import type { Live } from './live.js';
+import { formatCursor, parseCursor, type Cursor } from '../state/cursor.js';
+import { readFeed, type FeedPage } from './feed.js';
+import type { Live, Wake } from './live.js';
 import type { Metrics } from './metrics.js';
 import { mountWebClient } from './web.js';
 
@@ -20,7 +21,7 @@ export interface HttpOptions {
 
 const eventsPerPoll = 200;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const eventsUsage = 'Usage: GET /events?after=<cursor>&wait=<seconds>';
+const eventsUsage = 'Usage: GET /events?after=<cursor>&wait=<seconds> (a cursor the server handed out)';
 const commandUsage = 'Usage: POST /command with the command line as the body, or {"line":"<command line>"}';
 const loginUsage = 'Usage: POST /login with {"username":"<username>","password":"<password>"} or form fields';
 
@@ -82,44 +83,63 @@ export function createHttpApp(o: HttpOptions) {
     if (!who) return send(c, fail('events', 'not_logged_in', texts.notLoggedIn));
     const afterText = c.req.query('after');
     const waitText = c.req.query('wait') ?? '25';
-    if ((afterText !== undefined && !/^\d{1,15}$/.test(afterText)) || !/^\d{1,4}$/.test(waitText)) {
+    const after = afterText === undefined ? null : parseCursor(afterText);
+    if ((afterText !== undefined && !after) || !/^\d{1,4}$/.test(waitText)) {
       return send(c, fail('events', 'usage', eventsUsage));
     }
-    const after = afterText === undefined ? null : Number(afterText);
-    const waitMs = Math.min(Number(waitText), 60) * 1000;
-
-    let result = await ctx.state.poll(who.user, who.token, after, eventsPerPoll);
-    if (result.ok && result.events.length === 0 && waitMs > 0 && !closing) {
-      result = await park(who.user, who.token, after, waitMs, c.req.raw.signal);
+    const waitMs = closing ? 0 : Math.min(Number(waitText), 60) * 1000;
+    const answer = await poll(who.user, who.token, after, waitMs, c.req.raw.signal);
+    if (answer === 'none' || answer === 'ended') {
+      return send(c, fail('events', 'not_logged_in', answer === 'ended' ? texts.sessionEnded : texts.notLoggedIn));
     }
-    if (!result.ok) {
-      const text = result.reason === 'ended' ? texts.sessionEnded : texts.notLoggedIn;
-      return send(c, fail('events', 'not_logged_in', text));
-    }
-    metrics.eventsDelivered.inc(result.events.length);
-    return c.body(eventsBody(result), 200, { 'content-type': 'application/json' });
+    metrics.eventsDelivered.inc(answer.events.length);
+    return c.body(eventsBody(answer), 200, { 'content-type': 'application/json' });
   });
 
-  /** Holds a poll until the user's inbox grows, the wait passes or the client leaves. */
-  async function park(user: string, token: string, after: number | null, waitMs: number, signal: AbortSignal) {
-    let wake!: () => void;
-    const woken = new Promise<void>((resolve) => (wake = resolve));
-    const stop = await live.listen(user, () => wake());
+  /**
+   * One long-poll: checks the token and acknowledges `after` (or takes the
+   * stored cursor), reads both streams after it, and, when there is nothing
+   * yet, holds until a wake-up brings something for this session, the wait
+   * passes or the client leaves. Listening starts before the first read, so
+   * nothing falls between them; after that, a lobby wake-up is answered from
+   * this replica's lobby tail, and only an inbox wake-up reads the inbox.
+   */
+  async function poll(user: string, token: string, after: Cursor | null, waitMs: number, signal: AbortSignal) {
+    let wake: (() => void) | null = null;
+    let inboxGrew = false;
+    const onWake = (w: Wake) => {
+      if (w.kind !== 'lobby') inboxGrew = true;
+      wake?.();
+    };
+    const stop = waitMs > 0 ? await live.listen(user, onWake) : () => undefined;
     try {
-      // Subscribed now: anything appended from here on wakes us, and this
-      // read catches whatever came in between.
-      let result: PollResult = await ctx.state.poll(user, token, after, eventsPerPoll);
-      if (result.ok && result.events.length === 0 && !closing) {
-        const timer = setTimeout(wake, waitMs);
-        signal.addEventListener('abort', wake, { once: true });
-        metrics.parkedPolls.inc();
-        await woken;
-        metrics.parkedPolls.dec();
-        clearTimeout(timer);
-        signal.removeEventListener('abort', wake);
-        result = await ctx.state.poll(user, token, after, eventsPerPoll);
+      const first = await ctx.state.poll(user, token, after, eventsPerPoll);
+      if (!first.ok) return first.reason;
+      inboxGrew = false;
+      let page = await readFeed(ctx, live, user, first.after, eventsPerPoll, first.inbox);
+      let gap = page.gap;
+      const deadline = Date.now() + waitMs;
+      while (page.events.length === 0 && !closing && !signal.aborted && Date.now() < deadline) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, deadline - Date.now());
+          const done = () => {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', done);
+            wake = null;
+            resolve();
+          };
+          wake = done;
+          signal.addEventListener('abort', done, { once: true });
+          metrics.parkedPolls.inc();
+        }).finally(() => metrics.parkedPolls.dec());
+        const inbox = inboxGrew ? 'read' : 'unchanged';
+        inboxGrew = false;
+        page = await readFeed(ctx, live, user, page.cursor, eventsPerPoll, inbox);
+        gap ||= page.gap;
       }
-      return result;
+      // Without `after`, the stored cursor is the client's: advance it.
+      if (after === null && !sameCursor(page.cursor, first.after)) await ctx.state.saveCursor(user, token, page.cursor);
+      return { ...page, gap };
     } finally {
       stop();
     }
@@ -174,8 +194,12 @@ function parseFields(c: HonoContext, body: string): Record<string, unknown> | nu
   return Object.fromEntries(new URLSearchParams(body));
 }
 
-/** `{"events":[...],"cursor":"N"}`, spliced from the stored encodings without re-encoding them. */
-function eventsBody(result: Extract<PollResult, { ok: true }>): string {
-  const events = result.events.map((e) => withId(e.json, e.id)).join(',');
-  return `{"events":[${events}],"cursor":"${result.cursor}"${result.gap ? ',"gap":true' : ''}}`;
+/** `{"events":[...],"cursor":"..."}`, spliced from the stored encodings without re-encoding them. */
+function eventsBody(page: FeedPage): string {
+  const events = page.events.map((e) => withId(e.json, formatCursor(e.cursor))).join(',');
+  return `{"events":[${events}],"cursor":"${formatCursor(page.cursor)}"${page.gap ? ',"gap":true' : ''}}`;
+}
+
+function sameCursor(a: Cursor, b: Cursor): boolean {
+  return a.inbox === b.inbox && a.lobby === b.lobby;
 }

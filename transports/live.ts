@@ -1,13 +1,15 @@
-import type { State } from '../state/index.js';
+import type { LobbyEvent, State } from '../state/index.js';
+import { LobbyTail } from './lobby-tail.js';
 
 /**
- * Called with each new event of a user this replica serves, or with id 0
- * when the listener should read the inbox (events may have been missed).
+ * What wakes a listener: a new event in the user's inbox, a new lobby event,
+ * or `resync` when wake-ups may have been missed and it should read again.
  */
-export type EventListener = (id: number, json: string) => void;
+export type Wake = { kind: 'inbox'; id: number; json: string } | { kind: 'lobby'; event: LobbyEvent } | { kind: 'resync' };
+export type WakeHandler = (wake: Wake) => void;
 
 interface Watched {
-  listeners: Set<EventListener>;
+  listeners: Set<WakeHandler>;
   /** Settles once the wake-up subscription is confirmed by the store. */
   ready: Promise<void>;
   linger?: NodeJS.Timeout;
@@ -15,33 +17,56 @@ interface Watched {
 
 /**
  * Live delivery: in-process listeners (TCP sessions, parked long-polls)
- * released by pub/sub wake-ups. This replica subscribes to a user's wake-ups
- * only while it serves that user, through one subscriber connection; no
- * waiting client holds a Redis connection or a blocking read.
+ * released by pub/sub wake-ups. This replica subscribes to the lobby, and to
+ * a user's inbox only while it serves that user, through one subscriber
+ * connection; no waiting client holds a Redis connection or a blocking read.
+ * The lobby's newest events are kept in `lobby`, so a lobby event reaches
+ * every local session without a read.
  *
  * A subscription outlives its last listener by `lingerMs`, so a long-poll
  * client that polls again at once does not pay for unsubscribe + subscribe.
  */
 export class Live {
   private readonly watched = new Map<string, Watched>();
+  readonly lobby: LobbyTail;
 
   constructor(
     private readonly state: State,
     private readonly lingerMs = 30_000,
+    lobbyTail = 1024,
   ) {
+    this.lobby = new LobbyTail(lobbyTail);
     state.onWake((user, id, json) => {
       const entry = this.watched.get(user);
-      if (entry) for (const listener of [...entry.listeners]) listener(id, json);
+      if (entry) for (const listener of entry.listeners) listener({ kind: 'inbox', id, json });
     });
-    state.onResync(() => this.wakeAll());
+    state.onLobby((event) => {
+      this.lobby.push(event);
+      this.wakeAll({ kind: 'lobby', event });
+    });
+    state.onResync(() => {
+      this.lobby.reset();
+      this.seedLobby().catch(() => undefined);
+      this.wakeAll({ kind: 'resync' });
+    });
+  }
+
+  /** Subscribes to the lobby and seeds its tail; call once before serving. */
+  async start(): Promise<void> {
+    await this.state.watchLobby();
+    await this.seedLobby();
+  }
+
+  private async seedLobby(): Promise<void> {
+    this.lobby.seed(await this.state.lobbyHead());
   }
 
   /**
    * Adds a listener for a user's events and resolves once wake-ups for the
-   * user are flowing: read the inbox only after this, so that no event falls
-   * between the read and the subscription. Returns the remover.
+   * user are flowing: read only after this, so that no event falls between
+   * the read and the subscription. Returns the remover.
    */
-  async listen(user: string, listener: EventListener): Promise<() => void> {
+  async listen(user: string, listener: WakeHandler): Promise<() => void> {
     let entry = this.watched.get(user);
     if (!entry) {
       entry = { listeners: new Set(), ready: this.state.watch(user) };
@@ -53,8 +78,7 @@ export class Live {
     }
     entry.listeners.add(listener);
     const watched = entry;
-    await watched.ready;
-    return () => {
+    const remove = () => {
       watched.listeners.delete(listener);
       if (watched.listeners.size > 0 || watched.linger) return;
       watched.linger = setTimeout(() => {
@@ -64,11 +88,24 @@ export class Live {
       }, this.lingerMs);
       watched.linger.unref();
     };
+    try {
+      await watched.ready;
+    } catch (err) {
+      // The subscription failed: forget it, so the next listener tries again.
+      remove();
+      if (this.watched.get(user) === watched && watched.listeners.size === 0) {
+        clearTimeout(watched.linger);
+        this.watched.delete(user);
+      }
+      throw err;
+    }
+    return remove;
   }
 
-  /** Wakes every listener: after missed wake-ups, or to answer parked long-polls at shutdown. */
-  wakeAll(): void {
-    for (const entry of this.watched.values()) for (const listener of [...entry.listeners]) listener(0, '');
+  /** Wakes every listener: a lobby event, missed wake-ups, or parked long-polls to answer at shutdown. */
+  wakeAll(wake: Wake = { kind: 'resync' }): void {
+    // A Set may lose members while iterated (a listener that stops itself): safe.
+    for (const entry of this.watched.values()) for (const listener of entry.listeners) listener(wake);
   }
 
   /** Number of users this replica currently listens for. */

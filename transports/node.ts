@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     secret: newSecret,
     log,
   };
+  await state.migrate();
   await seedUsers(ctx, opts.credentials, log);
 
   const replica = await startReplica({

@@ -37,6 +37,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
   const { ctx } = o;
   const metrics = new Metrics();
   const live = new Live(ctx.state);
+  await live.start();
   const proxies = new TrustedProxies(o.trustProxy);
   const tcp = createTcpServer({
     ctx,
@@ -46,7 +47,6 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     byteRate: o.byteRate,
     byteBurst: o.byteBurst,
     lineTimeoutMs: o.lineTimeoutMs,
-    maxQueuedBytes: 8 * 1024 * 1024,
   });
   await listen(tcp.server, o.port, o.host);
   const address = tcp.server.address();

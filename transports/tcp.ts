@@ -1,12 +1,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { encode, withId } from '../handlers/events.js';
-import { dispatch } from '../handlers/registry.js';
+import { bindSession, dispatch } from '../handlers/registry.js';
 import { fail, texts } from '../handlers/replies.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
+import { formatCursor, parseCursor, type Cursor } from '../state/cursor.js';
 import type { TrustedProxies } from './addresses.js';
 import type { Live } from './live.js';
 import type { Metrics } from './metrics.js';
 import { parseProxyV2 } from './proxy-protocol.js';
+import { SessionStream } from './session-stream.js';
 
 export interface TcpOptions {
   ctx: Context;
@@ -18,18 +20,24 @@ export interface TcpOptions {
   byteBurst: number;
   /** Milliseconds a started line may stay unfinished before the connection is closed. */
   lineTimeoutMs: number;
-  /** Bytes queued for a client that does not read before it is cut off. */
-  maxQueuedBytes: number;
 }
 
 const newline = 0x0a;
-const eventsPerRead = 200;
+/**
+ * Complete lines waiting to run before the socket is paused: a client that
+ * pipelines faster than its commands run is held back by TCP, not buffered.
+ */
+const maxQueuedLines = 64;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * The TCP adapter (SPEC section 4): command lines in, JSON lines out. Replies
  * go out in command order; once a session is attached (login or resume),
- * its events stream on the connection as they are appended.
+ * its events stream on the connection as they are appended. Three pieces in
+ * a row: line framing in (bytes to lines, limits, PROXY header), the command
+ * loop (lines to replies, in order), and the session's event stream out
+ * (session-stream.ts). Both directions are bounded: the socket is paused
+ * while too many lines wait, and nothing more is written while it is full.
  */
 export function createTcpServer(options: TcpOptions): { server: Server; shutdown(): void } {
   const connections = new Set<Connection>();
@@ -71,13 +79,12 @@ class Connection {
   private tokens: number;
   private tokensAt = Date.now();
   private closing = false;
-
-  // Live delivery state: events up to `cursor` have been written.
-  private cursor = 0;
-  private user = '';
-  private stopListening?: () => void;
-  private reading = false;
-  private readAgain = false;
+  private paused = false;
+  /** Events were trimmed before they could be written: the next reply says so. */
+  private gapPending = false;
+  /** Writes of this tick go out together when it ends. */
+  private corked = false;
+  private stream?: SessionStream;
 
   constructor(
     private readonly socket: Socket,
@@ -89,13 +96,16 @@ class Connection {
     this.tokens = o.byteBurst;
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
     socket.on('error', () => socket.destroy());
   }
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
     if (!this.withinByteRate(chunk.length)) {
-      this.socket.destroy();
+      // SPEC section 6: a limit is named before the connection is closed.
+      this.write(JSON.stringify(fail('', 'rate_limited', texts.byteRateLimited)) + '\n');
+      this.close();
       return;
     }
     if (!this.proxyChecked) {
@@ -109,7 +119,16 @@ class Connection {
     }
     if (start < chunk.length) this.keepPartial(chunk.subarray(start));
     this.armLineTimer();
-    this.drain();
+    if (this.lines.length >= maxQueuedLines && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    void this.runLines();
+  }
+
+  private onDrain(): void {
+    this.stream?.resume();
+    void this.runLines();
   }
 
   /** Collects a complete line (the bytes before a newline) into the queue. */
@@ -183,11 +202,30 @@ class Connection {
     return buffered.subarray(header.length);
   }
 
-  /** Runs queued lines one at a time, so replies keep command order. */
-  private async drain(): Promise<void> {
+  /**
+   * Runs queued lines one at a time, so replies keep command order; waits
+   * while the socket is full, so a client that sends without reading is
+   * held back rather than answered into memory.
+   */
+  private async runLines(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
-    while (this.lines.length && !this.closing) {
+    try {
+      await this.runQueued();
+    } catch (err) {
+      this.o.ctx.log?.('error', 'command loop failed; closing the connection', { error: String(err) });
+      this.socket.destroy();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async runQueued(): Promise<void> {
+    while (this.lines.length && !this.closing && !this.socket.writableNeedDrain) {
+      if (this.paused && this.lines.length <= maxQueuedLines / 4) {
+        this.paused = false;
+        this.socket.resume();
+      }
       const line = this.lines.shift()!;
       this.o.metrics.commands.inc();
       if (line === 'ping') {
@@ -196,23 +234,30 @@ class Connection {
       }
       this.inCommand = true;
       const reply = await this.run(line);
+      if (this.gapPending) {
+        this.gapPending = false;
+        reply.gap = true;
+      }
       this.write(JSON.stringify(reply) + '\n');
       this.inCommand = false;
       if (this.ending) this.close();
       else await this.afterReply(reply);
     }
-    this.busy = false;
+    if (this.paused && this.lines.length <= maxQueuedLines / 4 && !this.closing) {
+      this.paused = false;
+      this.socket.resume();
+    }
   }
 
   private run(line: string | Reply): Promise<Reply> {
     if (typeof line !== 'string') return Promise.resolve(line);
-    if (this.caller.session) this.caller.cursor = this.cursor;
     return dispatch(this.o.ctx, this.caller, line);
   }
 
   private async afterReply(reply: Reply): Promise<void> {
     if ((reply.cmd === 'login' || reply.cmd === 'resume') && reply.ok) {
-      await this.attach(String(reply.user), String(reply.token), Number(reply.cursor));
+      const cursor = parseCursor(String(reply.cursor));
+      if (cursor) await this.attach(String(reply.user), String(reply.token), cursor);
       return;
     }
     if (reply.cmd !== 'login') return;
@@ -221,71 +266,49 @@ class Connection {
   }
 
   /** Binds a session to this connection and streams its events from `cursor`. */
-  private async attach(user: string, token: string, cursor: number): Promise<void> {
+  private async attach(user: string, token: string, cursor: Cursor): Promise<void> {
+    const stream = new SessionStream(this.o.ctx, this.o.live, user, cursor, {
+      write: (line) => {
+        this.o.metrics.eventsDelivered.inc();
+        return this.write(line);
+      },
+      // session_end is a session's last event: the connection closes after
+      // it, and after the reply of a command in flight (logout's own reply).
+      ended: () => {
+        if (this.inCommand) this.ending = true;
+        else this.close();
+      },
+      gap: () => {
+        this.gapPending = true;
+      },
+      failed: (err) => {
+        this.o.ctx.log?.('warn', 'event read failed; closing the connection so the client resumes', { error: String(err) });
+        this.socket.destroy();
+      },
+    });
+    this.stream = stream;
     this.caller.session = { user, token };
-    this.user = user;
-    this.cursor = cursor;
-    this.stopListening = await this.o.live.listen(user, (id, json) => this.onEvent(id, json));
-    await this.readEvents();
-  }
-
-  /**
-   * A wake-up carries the new event itself: when it is the very next one,
-   * write it without reading the inbox; otherwise catch up by reading.
-   */
-  private onEvent(id: number, json: string): void {
-    if (id === 0) {
-      void this.readEvents();
-      return;
-    }
-    if (!this.reading && id === this.cursor + 1) {
-      this.deliver(id, json);
-    } else if (id > this.cursor) {
-      void this.readEvents();
-    }
-  }
-
-  private async readEvents(): Promise<void> {
-    if (this.reading) {
-      this.readAgain = true;
-      return;
-    }
-    this.reading = true;
+    this.caller.bound = bindSession(this.o.ctx, () => stream.cursor);
     try {
-      do {
-        this.readAgain = false;
-        const page = await this.o.ctx.state.read(this.user, this.cursor, eventsPerRead);
-        for (const event of page.events) if (event.id > this.cursor) this.deliver(event.id, event.json);
-        if (page.events.length === eventsPerRead) this.readAgain = true;
-      } while (this.readAgain && !this.closing);
+      await stream.start();
     } catch (err) {
-      this.o.ctx.log?.('warn', 'inbox read failed; closing the connection so the client resumes', { error: String(err) });
+      this.o.ctx.log?.('warn', 'wake-up subscription failed; closing the connection so the client resumes', { error: String(err) });
       this.socket.destroy();
-    } finally {
-      this.reading = false;
     }
   }
 
-  private deliver(id: number, json: string): void {
-    if (this.closing || this.ending) return;
-    this.cursor = id;
-    this.write(withId(json, id) + '\n');
-    this.o.metrics.eventsDelivered.inc();
-    // session_end is a session's last event: the connection closes after it,
-    // and after the reply of a command in flight (logout's own reply).
-    if (json.startsWith('{"type":"session_end"')) {
-      if (this.inCommand) this.ending = true;
-      else this.close();
+  /** Writes now or, within a tick, together with the other writes of that tick; false once the socket is full. */
+  private write(data: string): boolean {
+    if (this.socket.destroyed) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
     }
-  }
-
-  private write(data: string): void {
-    if (this.socket.destroyed) return;
-    this.socket.write(data);
-    if (this.socket.writableLength > this.o.maxQueuedBytes) {
-      // A client that does not read is cut off; its session stays resumable.
-      this.socket.destroy();
-    }
+    return this.socket.write(data);
   }
 
   private close(): void {
@@ -294,15 +317,20 @@ class Connection {
     this.socket.end();
   }
 
+  /** The connection is gone: stop its stream and remember how far it got, for a resume without a cursor. */
   detach(): void {
     clearTimeout(this.lineTimer);
-    this.stopListening?.();
-    this.stopListening = undefined;
+    const { stream } = this;
+    if (!stream) return;
+    this.stream = undefined;
+    stream.stop();
+    const session = this.caller.session;
+    if (session && !this.ending) this.o.ctx.state.saveCursor(session.user, session.token, stream.cursor).catch(() => undefined);
   }
 
   shutdown(): void {
     if (this.closing) return;
-    if (this.caller.session) this.write(withId(encode.sessionEnd('shutdown', Date.now()), this.cursor) + '\n');
+    if (this.stream) this.write(withId(encode.sessionEnd('shutdown', Date.now()), formatCursor(this.stream.cursor)) + '\n');
     this.close();
   }
 }

@@ -1,8 +1,10 @@
 -- Delivers one event to a user: refused if the user does not exist or has
--- blocked the sender; to an offline user only when an offline form is given
--- (direct messages are stored, broadcasts and signals are not).
+-- blocked the sender. A storable event (a direct message) goes to an offline
+-- user too, and says which way it went: the script closes its JSON with
+-- `"offline":true` or `false`, so the handler encodes it once. Any other
+-- event (a private-chat signal) is refused for an offline user.
 -- KEYS: user hash, session hash, inbox, blocks set, wake channel
--- ARGV: sender ('' = no block check), online body, offline body ('' = drop), cap
+-- ARGV: sender ('' = no block check), encoded event, storable (1/0), cap
 --@include append
 --@include values
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'invalid_user'} end
@@ -10,9 +12,12 @@ if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1 then return 
 local s = redis.call('HMGET', KEYS[2], 'token', 'ended')
 local online = str(s[1]) ~= nil and str(s[2]) == nil
 local body = ARGV[2]
-if not online then
-  if ARGV[3] == '' then return {'offline'} end
-  body = ARGV[3]
+if ARGV[3] == '1' then
+  local flag = 'true'
+  if online then flag = 'false' end
+  body = string.sub(body, 1, -2) .. ',"offline":' .. flag .. '}'
+elseif not online then
+  return {'offline'}
 end
 local seq = append(KEYS[1], KEYS[3], KEYS[5], body, tonumber(ARGV[4]))
 if online then return {'ok', seq, 1} end

@@ -1,7 +1,9 @@
 -- Starts a session after the password was verified. Re-checks the account
 -- lock and the one-session-per-user rule here, atomically, because another
 -- replica may have changed either since the caller looked.
--- KEYS: user hash, session hash, inbox. ARGV: now, token, address
+-- The session's cursor starts after what the last session saw in the inbox
+-- and at the lobby's head (broadcasts are not kept for users who were away).
+-- KEYS: user hash, session hash, inbox. ARGV: now, token, address, lobby head
 --@include values
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'invalid_user'} end
 local u = redis.call('HMGET', KEYS[1], 'lockedUntil', 'seen', 'seq')
@@ -11,6 +13,6 @@ local s = redis.call('HMGET', KEYS[2], 'token', 'ended')
 if str(s[1]) and not str(s[2]) then return {'already_logged_in'} end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'token', ARGV[2], 'started', ARGV[1], 'active', ARGV[1],
-  'cursor', seen, 'address', ARGV[3])
+  'cursorInbox', seen, 'cursorLobby', ARGV[4], 'address', ARGV[3])
 redis.call('HSET', KEYS[1], 'fails', 0)
 return {'ok', seen, tonumber(seq), redis.call('LLEN', KEYS[3])}

@@ -1,17 +1,21 @@
--- One long-poll read: checks the token, acknowledges `after` (or, without it,
--- uses the session's stored cursor and advances it past what is returned),
--- and returns the events after it. An ended session can still read up to its
+-- The inbox half of one long-poll read: checks the token, acknowledges the
+-- cursor passed as `after` (both of its positions become the stored cursor)
+-- or, without one, takes the stored cursor, and returns the inbox events
+-- after it. The caller reads the lobby half and, for a stored cursor, saves
+-- the cursor it ends at. An ended session can still read up to its
 -- session_end event; after that it answers 'ended'.
--- KEYS: session hash, user hash, inbox. ARGV: token, after ('' = stored), limit
+-- KEYS: session hash, user hash, inbox
+-- ARGV: token, after inbox position ('' = stored cursor), after lobby position, limit
+-- Returns {'ok', cursorInbox, cursorLobby, seq, from, gap, count, joined}.
 --@include read
-local s = redis.call('HMGET', KEYS[1], 'token', 'ended', 'cursor')
+local s = redis.call('HMGET', KEYS[1], 'token', 'ended', 'cursorInbox', 'cursorLobby')
 if str(s[1]) ~= ARGV[1] then return {'none'} end
-local after = ARGV[2]
-local stored = after == ''
-if stored then after = str(s[3]) or '0' end
-local seq, from, gap, count, joined = readAfter(KEYS[2], KEYS[3], tonumber(after), tonumber(ARGV[3]))
+local inbox, lobby = ARGV[2], ARGV[3]
+if inbox == '' then
+  inbox, lobby = str(s[3]) or '0', str(s[4]) or '0'
+else
+  redis.call('HSET', KEYS[1], 'cursorInbox', inbox, 'cursorLobby', lobby)
+end
+local seq, from, gap, count, joined = readAfter(KEYS[2], KEYS[3], tonumber(inbox), tonumber(ARGV[4]))
 if str(s[2]) and count == 0 then return {'ended'} end
-local cursor = after
-if stored and count > 0 then cursor = from + count - 1 end
-redis.call('HSET', KEYS[1], 'cursor', cursor)
-return {'ok', seq, from, gap, count, joined}
+return {'ok', inbox, lobby, seq, from, gap, count, joined}

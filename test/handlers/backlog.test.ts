@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseCursor } from '../../state/cursor.js';
 import { Server } from './harness.js';
 
 describe('stored-message backlog', () => {
@@ -8,9 +9,9 @@ describe('stored-message backlog', () => {
     for (let k = 1; k <= 5; k++) expect(await server.run(yoda.caller, `message luke m${k}`)).toMatchObject({ ok: true });
     const luke = await server.login('luke');
     expect(luke.reply).toMatchObject({ ok: true, gap: true });
-    const page = await server.ctx.state.read('luke', Number(luke.reply.cursor), 100);
+    const page = await server.ctx.state.read('luke', parseCursor(String(luke.reply.cursor))!.inbox, 100);
     expect(page.gap).toBe(true);
-    expect(await server.texts('luke', Number(luke.reply.cursor))).toEqual(['yoda: m3', 'yoda: m4', 'yoda: m5']);
+    expect(await server.texts('luke', String(luke.reply.cursor))).toEqual(['yoda: m3', 'yoda: m4', 'yoda: m5']);
   });
 
   it('no gap when the offline messages fit', async () => {
@@ -19,9 +20,9 @@ describe('stored-message backlog', () => {
     for (let k = 1; k <= 3; k++) await server.run(yoda.caller, `message luke m${k}`);
     const luke = await server.login('luke');
     expect(luke.reply).not.toHaveProperty('gap');
-    const page = await server.ctx.state.read('luke', Number(luke.reply.cursor), 100);
+    const page = await server.ctx.state.read('luke', parseCursor(String(luke.reply.cursor))!.inbox, 100);
     expect(page.gap).toBe(false);
-    expect(await server.texts('luke', Number(luke.reply.cursor))).toEqual(['yoda: m1', 'yoda: m2', 'yoda: m3']);
+    expect(await server.texts('luke', String(luke.reply.cursor))).toEqual(['yoda: m1', 'yoda: m2', 'yoda: m3']);
   });
 
   it('a later login with too many messages since the last logout reports gap: true', async () => {
@@ -32,7 +33,7 @@ describe('stored-message backlog', () => {
     for (let k = 1; k <= 4; k++) await server.run(yoda.caller, `message luke m${k}`);
     const again = await server.login('luke');
     expect(again.reply).toMatchObject({ ok: true, gap: true });
-    expect(await server.texts('luke', Number(again.reply.cursor))).toEqual(['yoda: m2', 'yoda: m3', 'yoda: m4']);
+    expect(await server.texts('luke', String(again.reply.cursor))).toEqual(['yoda: m2', 'yoda: m3', 'yoda: m4']);
   });
 
   it('an online client whose cursor fell behind is told gap: true', async () => {
@@ -41,11 +42,11 @@ describe('stored-message backlog', () => {
     const luke = await server.login('luke');
     const cursor = await server.mark('luke');
     for (let k = 1; k <= 4; k++) await server.run(yoda.caller, `message luke m${k}`);
-    const page = await server.ctx.state.read('luke', cursor, 100);
+    const page = await server.ctx.state.read('luke', parseCursor(cursor)!.inbox, 100);
     expect(page.gap).toBe(true);
     expect(page.events).toHaveLength(3);
-    const poll = await server.ctx.state.poll('luke', String(luke.reply.token), cursor, 100);
-    expect(poll).toMatchObject({ ok: true, gap: true });
+    const poll = await server.ctx.state.poll('luke', String(luke.reply.token), parseCursor(cursor), 100);
+    expect(poll).toMatchObject({ ok: true, inbox: { gap: true } });
     const resumed = await server.run(server.caller(), `resume ${luke.reply.token} ${cursor}`);
     expect(resumed).toMatchObject({ ok: true, gap: true });
   });

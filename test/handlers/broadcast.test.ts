@@ -32,9 +32,9 @@ describe('broadcast <text>', () => {
     expect(await server.run(yoda.caller, 'broadcast Anyone there?')).toMatchObject({ ok: true, text: '' });
     const again = await server.login('luke');
     const leia = await server.login('leia');
-    expect(await server.texts('luke', Number(again.reply.cursor))).not.toContain('yoda: Anyone there?');
-    expect(await server.texts('luke', Number(again.reply.cursor))).toEqual(['leia logged in']);
-    expect(await server.events('leia', Number(leia.reply.cursor))).toEqual([]);
+    expect(await server.texts('luke', String(again.reply.cursor))).not.toContain('yoda: Anyone there?');
+    expect(await server.texts('luke', String(again.reply.cursor))).toEqual(['leia logged in']);
+    expect(await server.events('leia', String(leia.reply.cursor))).toEqual([]);
   });
 
   it('skips those who blocked the sender: Your message could not be delivered to some recipients', async () => {

@@ -2,7 +2,9 @@ import RedisMock from 'ioredis-mock';
 import { expect } from 'vitest';
 import { dispatch } from '../../handlers/registry.js';
 import type { Caller, Config, Context, Reply } from '../../handlers/types.js';
+import { formatCursor, parseCursor, type Cursor } from '../../state/cursor.js';
 import { RedisState } from '../../state/redis.js';
+import { merge } from '../../transports/feed.js';
 import { FakeClock, sampleUsers, testContext } from '../support/context.js';
 
 /** An event as a client receives it (SPEC section 4): `type`, `text`, `id`, `at` and its own fields. */
@@ -44,6 +46,9 @@ let nextPort = 40000;
  * the sample users and a fake clock. Everything goes through `dispatch`.
  */
 export class Server {
+  /** Where each user's latest session started reading (its login cursor). */
+  private readonly starts = new Map<string, Cursor>();
+
   private constructor(
     readonly ctx: Context,
     readonly clock: FakeClock,
@@ -84,22 +89,34 @@ export class Server {
     const reply = await this.run(caller, `login ${user} ${passwordOf(user)}`);
     expect(reply, `login ${user}`).toMatchObject({ ok: true });
     caller.session = { user, token: String(reply.token) };
+    this.starts.set(user, parseCursor(String(reply.cursor))!);
     return { user, caller, reply };
   }
 
-  /** The newest event id of a user's inbox: read events after it to see only what comes next. */
-  async mark(user: string): Promise<number> {
-    return (await this.ctx.state.read(user, 0, 0)).last;
+  /** A cursor at the newest events of both of a user's streams: read after it to see only what comes next. */
+  async mark(user: string): Promise<string> {
+    const [inbox, lobby] = await Promise.all([this.ctx.state.read(user, 0, 0), this.ctx.state.lobbyHead()]);
+    return formatCursor({ inbox: inbox.last, lobby });
   }
 
-  /** The events delivered to `user` after `after`, decoded. */
-  async events(user: string, after = 0): Promise<Event[]> {
-    const page = await this.ctx.state.read(user, after, 100);
-    return page.events.map((e) => ({ ...(JSON.parse(e.json) as Event), id: String(e.id) }));
+  /**
+   * The events delivered to `user` after cursor `after`, decoded, as a client
+   * of theirs would get them (both streams, merged). Without `after`: the
+   * whole inbox, and the lobby since the user's latest login.
+   */
+  async events(user: string, after?: string): Promise<Event[]> {
+    const from = after === undefined ? { inbox: 0, lobby: this.starts.get(user)?.lobby ?? (await this.ctx.state.lobbyHead()) } : parseCursor(after);
+    if (!from) throw new Error(`not a cursor: ${after}`);
+    const [inbox, lobby] = await Promise.all([this.ctx.state.read(user, from.inbox, 1000), this.ctx.state.readLobby(from.lobby, 1000)]);
+    const start = { inbox: inbox.events.length ? inbox.events[0].id - 1 : inbox.cursor, lobby: lobby.events.length ? lobby.events[0].id - 1 : lobby.cursor };
+    return merge(user, start, inbox.events, lobby.events).events.map((e) => ({
+      ...(JSON.parse(e.json) as Event),
+      id: formatCursor(e.cursor),
+    }));
   }
 
   /** The texts of the events delivered to `user` after `after`. */
-  async texts(user: string, after = 0): Promise<string[]> {
+  async texts(user: string, after?: string): Promise<string[]> {
     return (await this.events(user, after)).map((e) => e.text);
   }
 }

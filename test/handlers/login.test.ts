@@ -12,7 +12,9 @@ describe('login <user> <password>', () => {
   it('success: Welcome to the greatest messaging application ever!, a session token and a cursor', async () => {
     const server = await Server.start();
     const reply = await server.attempt('yoda', 'wise');
-    expect(reply).toMatchObject({ type: 'reply', cmd: 'login', ok: true, text: welcome, user: 'yoda', cursor: '0' });
+    expect(reply).toMatchObject({ type: 'reply', cmd: 'login', ok: true, text: welcome, user: 'yoda', cursor: expect.any(String) });
+    // The cursor is opaque; what it promises is that the session reads from it.
+    expect(await server.events('yoda', String(reply.cursor))).toEqual([]);
     expect(reply.token).toEqual(expect.any(String));
     expect(String(reply.token).length).toBeGreaterThan(16);
     expect(reply).not.toHaveProperty('gap');
@@ -46,7 +48,7 @@ describe('login <user> <password>', () => {
     expect(await server.run(yoda.caller, 'message luke Use the force')).toMatchObject({ ok: true, text: '' });
 
     const luke = await server.login('luke');
-    const events = await server.events('luke', Number(luke.reply.cursor));
+    const events = await server.events('luke', String(luke.reply.cursor));
     expect(events.map((e) => [e.type, e.from, e.offline, e.text])).toEqual([
       ['message', 'yoda', true, 'yoda: Hey Dude'],
       ['message', 'hans', true, 'hans: Where is the falcon'],
@@ -65,7 +67,7 @@ describe('login <user> <password>', () => {
     await server.run(yoda.caller, 'message luke stored while away');
 
     const again = await server.login('luke');
-    const events = await server.events('luke', Number(again.reply.cursor));
+    const events = await server.events('luke', String(again.reply.cursor));
     expect(events.map((e) => [e.type, e.text, e.offline])).toEqual([['message', 'yoda: stored while away', true]]);
   });
 
@@ -291,7 +293,7 @@ describe('login <user> <password>', () => {
       ]);
     }
     // Not the user who logged in, nor anyone offline.
-    expect(await server.texts('yoda', Number(yoda.reply.cursor))).not.toContain('yoda logged in');
+    expect(await server.texts('yoda', String(yoda.reply.cursor))).not.toContain('yoda logged in');
     expect(await server.texts('leia')).toEqual([]);
   });
 

@@ -15,7 +15,7 @@ describe('logout', () => {
     const server = await Server.start();
     const yoda = await server.login('yoda');
     await server.run(yoda.caller, 'logout');
-    const events = await server.events('yoda', Number(yoda.reply.cursor));
+    const events = await server.events('yoda', String(yoda.reply.cursor));
     expect(events.at(-1)).toMatchObject({ type: 'session_end', reason: 'logout' });
   });
 
@@ -87,7 +87,7 @@ describe('inactivity timeout', () => {
     const yoda = await server.login('yoda');
     server.clock.advance(120);
     await sweepIdleSessions(server.ctx);
-    const events = await server.events('yoda', Number(yoda.reply.cursor));
+    const events = await server.events('yoda', String(yoda.reply.cursor));
     expect(events.filter((e) => e.type === 'session_end')).toMatchObject([{ type: 'session_end', reason: 'timeout' }]);
     expect(events.at(-1)).toMatchObject({ type: 'session_end', reason: 'timeout' });
   });
@@ -130,7 +130,7 @@ describe('inactivity timeout', () => {
     expect(await sweepIdleSessions(server.ctx)).toEqual(['yoda']);
     expect(await sweepIdleSessions(server.ctx)).toEqual([]);
     expect(await server.texts('luke', mark)).toEqual(['yoda logged out']);
-    const ends = (await server.events('yoda', Number(yoda.reply.cursor))).filter((e) => e.type === 'session_end');
+    const ends = (await server.events('yoda', String(yoda.reply.cursor))).filter((e) => e.type === 'session_end');
     expect(ends).toHaveLength(1);
   });
 
@@ -149,7 +149,7 @@ describe('inactivity timeout', () => {
     ]);
     expect([...a, ...b, ...c]).toEqual(['yoda']);
     expect(await server.texts('luke', mark)).toEqual(['yoda logged out']);
-    const ends = (await server.events('yoda', Number(yoda.reply.cursor))).filter((e) => e.type === 'session_end');
+    const ends = (await server.events('yoda', String(yoda.reply.cursor))).filter((e) => e.type === 'session_end');
     expect(ends).toHaveLength(1);
   });
 
@@ -162,7 +162,7 @@ describe('inactivity timeout', () => {
     server.clock.advance(60);
     await Promise.all([server.run(yoda.caller, 'logout'), sweepIdleSessions(server.ctx)]);
     expect(await server.texts('luke', mark)).toEqual(['yoda logged out']);
-    const ends = (await server.events('yoda', Number(yoda.reply.cursor))).filter((e) => e.type === 'session_end');
+    const ends = (await server.events('yoda', String(yoda.reply.cursor))).filter((e) => e.type === 'session_end');
     expect(ends).toHaveLength(1);
   });
 

@@ -29,7 +29,7 @@ describe('resume <token> [<cursor>]', () => {
     await server.run(luke.caller, 'message yoda two');
     const reply = await server.run(server.caller(), `resume ${yoda.reply.token} ${cursor}`);
     expect(reply).toMatchObject({ ok: true, cursor: String(cursor) });
-    expect(await server.texts('yoda', Number(reply.cursor))).toEqual(['luke: one', 'luke: two']);
+    expect(await server.texts('yoda', String(reply.cursor))).toEqual(['luke: one', 'luke: two']);
   });
 
   it('no login notification is broadcast', async () => {
@@ -56,7 +56,7 @@ describe('resume <token> [<cursor>]', () => {
     const caller = server.caller();
     const reply = await server.run(caller, `resume ${yoda.reply.token} ${yoda.reply.cursor}`);
     expect(reply).toMatchObject({ ok: true });
-    const events = await server.events('yoda', Number(reply.cursor));
+    const events = await server.events('yoda', String(reply.cursor));
     expect(events.at(-1)).toMatchObject({ type: 'session_end', reason: 'logout' });
     caller.session = { user: 'yoda', token: String(yoda.reply.token) };
     expect(await server.run(caller, 'whoelse')).toMatchObject({ ok: false, error: 'not_logged_in' });

@@ -64,13 +64,15 @@ describe('two TCP users and one HTTP user', () => {
     const leia = await TcpClient.open(t.replica.tcpPort);
     clients.push(leia);
     const reply = await leia.command('login leia alderaan');
-    expect(reply).toMatchObject({ ok: true, cursor: '0' });
+    expect(reply).toMatchObject({ ok: true, cursor: expect.any(String) });
     await leia.waitFor((m) => m.text === 'yoda: second one');
     const messages = leia.received.filter((m) => m.type === 'message');
-    expect(messages.map((m) => [m.text, m.offline, m.id])).toEqual([
-      ['yoda: see you later', true, '1'],
-      ['yoda: second one', true, '2'],
+    expect(messages.map((m) => [m.text, m.offline])).toEqual([
+      ['yoda: see you later', true],
+      ['yoda: second one', true],
     ]);
+    // Each event's id is a cursor of its own, none the login's.
+    expect(new Set([reply.cursor, ...messages.map((m) => m.id)]).size).toBe(3);
     // The login reply comes before the stored messages.
     expect(leia.received.indexOf(reply)).toBeLessThan(leia.received.indexOf(messages[0]));
   });
@@ -92,16 +94,20 @@ describe('long-poll', () => {
     expect(t.replica.metrics.parkedPolls.value).toBe(0);
   });
 
-  it('answers an empty poll with the same cursor when the wait passes', async () => {
-    const luke = String((await t.http.login('luke', 'sunrise')).body.token);
-    const answer = await t.http.events(luke, 'after=0&wait=1');
+  it('answers an empty poll when the wait passes, with a cursor to go on from', async () => {
+    const login = (await t.http.login('luke', 'sunrise')).body;
+    const answer = await t.http.events(String(login.token), `after=${login.cursor}&wait=1`);
     expect(answer.status).toBe(200);
-    expect(answer.body).toEqual({ events: [], cursor: '0' });
+    // Past luke's own presence event, which is not his to see.
+    expect(answer.body).toEqual({ events: [], cursor: expect.any(String) });
+    const again = await t.http.events(String(login.token), `after=${answer.body.cursor}&wait=0`);
+    expect(again.body).toEqual({ events: [], cursor: answer.body.cursor });
   });
 
   it('loses and repeats nothing when every poll passes the last cursor', async () => {
     const yoda = await tcpLogin('yoda', 'wise');
-    const luke = String((await t.http.login('luke', 'sunrise')).body.token);
+    const login = (await t.http.login('luke', 'sunrise')).body;
+    const luke = String(login.token);
     // 30 messages: within the default command burst of 40.
     const sending = (async () => {
       for (let k = 1; k <= 30; k++) {
@@ -110,7 +116,7 @@ describe('long-poll', () => {
       }
     })();
     const seen: string[] = [];
-    let cursor = '0';
+    let cursor = String(login.cursor);
     while (seen.length < 30) {
       const { body } = await t.http.events(luke, `after=${cursor}&wait=5`);
       for (const e of body.events) seen.push(String(e.text));
@@ -174,7 +180,7 @@ describe('resume', () => {
   it('refuses an unknown token', async () => {
     const client = await TcpClient.open(t.replica.tcpPort);
     clients.push(client);
-    expect(await client.command('resume luke:not-a-token 0')).toMatchObject({ ok: false, error: 'not_logged_in' });
+    expect(await client.command('resume luke:not-a-token')).toMatchObject({ ok: false, error: 'not_logged_in' });
   });
 });
 
@@ -182,7 +188,8 @@ describe('inactivity timeout', () => {
   it('logs out an idle session, tells its client, and announces it to others once', async () => {
     const luke = await tcpLogin('luke', 'sunrise');
     const yoda = await tcpLogin('yoda', 'wise');
-    const hans = String((await t.http.login('hans', 'falcon')).body.token);
+    const hansLogin = (await t.http.login('hans', 'falcon')).body;
+    const hans = String(hansLogin.token);
     t.clock.advance(100);
     await yoda.client.command('whoelse');
     await t.http.command(hans, 'whoelse');
@@ -196,7 +203,7 @@ describe('inactivity timeout', () => {
     await new Promise((r) => setTimeout(r, 300)); // several more sweeps run
     expect(yoda.client.received.filter((m) => m.text === 'luke logged out')).toHaveLength(1);
     expect(yoda.client.received.find((m) => m.text === 'luke logged out')).toMatchObject({ reason: 'timeout' });
-    const polled = (await t.http.events(hans, 'after=0')).body.events.filter((e) => e.text === 'luke logged out');
+    const polled = (await t.http.events(hans, `after=${hansLogin.cursor}`)).body.events.filter((e) => e.text === 'luke logged out');
     expect(polled).toHaveLength(1);
   });
 

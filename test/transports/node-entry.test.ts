@@ -104,7 +104,7 @@ describe('on a real Redis', () => {
     // yoda's session survived: resume it on the new process.
     const again = await TcpClient.open(second.tcpPort);
     clients.push(again);
-    expect(await again.command(`resume ${yoda.reply.token} 0`)).toMatchObject({ ok: true });
+    expect(await again.command(`resume ${yoda.reply.token} ${yoda.reply.cursor}`)).toMatchObject({ ok: true });
     expect(await again.command('whoelsesince 60')).toMatchObject({ users: ['luke'] });
     const hans = await login(second, 'hans', 'falcon');
     expect(await hans.client.command('message luke hi')).toMatchObject({

@@ -1,0 +1,146 @@
+import { withId } from '../handlers/events.js';
+import type { Context } from '../handlers/types.js';
+import { formatCursor, type Cursor } from '../state/cursor.js';
+import { readFeed, type OutEvent } from './feed.js';
+import type { Live, Wake } from './live.js';
+
+/** Where a session's events go: a TCP connection. */
+export interface StreamSink {
+  /** Writes one line; false when the socket is full (wait for `resume`). */
+  write(line: string): boolean;
+  /** The session's session_end was written: its last event. */
+  ended(): void;
+  /** Events after the cursor were trimmed away before they could be written. */
+  gap(): void;
+  /** Reading the store failed: the connection should close so the client resumes. */
+  failed(err: unknown): void;
+}
+
+const eventsPerRead = 200;
+
+/**
+ * A session's events, out to one connection from its cursor: an up-to-date
+ * session writes each event straight from its wake-up; one that is behind
+ * (just attached, a wake-up it cannot place, a full socket) reads both
+ * streams after its cursor until it is up to date again. The streams are the
+ * buffer: when the socket is full nothing more is taken from them until it
+ * drains, so a client that does not read costs about a socket buffer.
+ */
+export class SessionStream {
+  private stopListening?: () => void;
+  /** A catch-up read is running; wake-ups only ask for another round. */
+  private reading = false;
+  private readAgain = false;
+  /** The inbox may hold events after the cursor that no wake-up carried. */
+  private inboxBehind = true;
+  /** The socket is full: wait for `resume`. */
+  private full = false;
+  private stopped = false;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly live: Live,
+    private readonly user: string,
+    public cursor: Cursor,
+    private readonly sink: StreamSink,
+  ) {}
+
+  /** Subscribes, then catches up from the cursor (in that order, so nothing falls between). */
+  async start(): Promise<void> {
+    const stop = await this.live.listen(this.user, (wake) => this.onWake(wake));
+    if (this.stopped) {
+      stop();
+      return;
+    }
+    this.stopListening = stop;
+    await this.catchUp();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.stopListening?.();
+    this.stopListening = undefined;
+  }
+
+  /** The socket drained: go on from the cursor. */
+  resume(): void {
+    if (!this.full) return;
+    this.full = false;
+    void this.catchUp();
+  }
+
+  private onWake(wake: Wake): void {
+    if (this.stopped) return;
+    const upToDate = !this.reading && !this.full;
+    if (wake.kind === 'inbox') {
+      if (wake.id <= this.cursor.inbox) return;
+      if (upToDate && !this.inboxBehind && wake.id === this.cursor.inbox + 1) {
+        this.emit({ json: wake.json, cursor: { inbox: wake.id, lobby: this.cursor.lobby } });
+        return;
+      }
+      this.inboxBehind = true;
+    } else if (wake.kind === 'lobby') {
+      const { event } = wake;
+      if (event.id <= this.cursor.lobby) return;
+      if (upToDate && event.id === this.cursor.lobby + 1) {
+        const cursor = { inbox: this.cursor.inbox, lobby: event.id };
+        if (event.skip.includes(this.user)) this.cursor = cursor;
+        else this.emit({ json: event.json, cursor });
+        return;
+      }
+    } else {
+      this.inboxBehind = true;
+    }
+    if (!this.full) void this.catchUp();
+  }
+
+  /** Writes one event; false if the stream must pause (full socket or the session ended). */
+  private emit(event: OutEvent): boolean {
+    this.cursor = event.cursor;
+    const accepted = this.sink.write(withId(event.json, formatCursor(event.cursor)) + '\n');
+    if (event.json.startsWith('{"type":"session_end"')) {
+      this.stop();
+      this.sink.ended();
+      return false;
+    }
+    if (!accepted) this.full = true;
+    return accepted;
+  }
+
+  private async catchUp(): Promise<void> {
+    if (this.reading) {
+      this.readAgain = true;
+      return;
+    }
+    this.reading = true;
+    try {
+      do {
+        this.readAgain = false;
+        const page = await readFeed(this.ctx, this.live, this.user, this.cursor, eventsPerRead, this.inboxBehind ? 'read' : 'unchanged');
+        if (this.stopped) return;
+        this.inboxBehind = false;
+        if (page.gap) this.sink.gap();
+        let written = 0;
+        for (const event of page.events) {
+          written++;
+          if (!this.emit(event)) break;
+        }
+        if (this.stopped) return;
+        if (written < page.events.length || this.full) {
+          // Stopped part-way: the rest is read again from the cursor on drain.
+          this.inboxBehind = true;
+          return;
+        }
+        this.cursor = page.cursor;
+        if (page.more) {
+          this.inboxBehind = true;
+          this.readAgain = true;
+        }
+      } while (this.readAgain && !this.stopped && !this.full);
+    } catch (err) {
+      if (!this.stopped) this.sink.failed(err);
+    } finally {
+      this.reading = false;
+    }
+  }
+}
