@@ -160,6 +160,7 @@ async function seedOnline(current) {
         if (failures > 0) addLine({ kind: 'notice', text: notices.reconnected });
         online.clear();
         for (const user of body.users) online.add(user);
+        ui.online.setAttribute('aria-busy', 'false');
         renderOnline();
         return true;
       }
@@ -269,6 +270,8 @@ function showChat() {
   ui.me.hidden = false;
   ui.logout.hidden = false;
   for (const control of ui.composer.elements) control.disabled = false;
+  // Until whoelse answers, an empty list does not mean nobody is online.
+  ui.online.setAttribute('aria-busy', 'true');
   renderOnline();
   ui.line.focus();
 }
@@ -289,7 +292,7 @@ function renderOnline() {
     ),
   );
   ui.names.replaceChildren(...users.map(optionElement));
-  ui.nobody.hidden = users.length > 0;
+  ui.nobody.hidden = users.length > 0 || ui.online.getAttribute('aria-busy') === 'true';
 }
 
 function addLine(entry, keep = true) {

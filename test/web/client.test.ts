@@ -1,0 +1,295 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../support/server.js';
+import { TcpClient } from '../support/tcp-client.js';
+import { startBrowser, type RunningBrowser } from './browser.js';
+import { eventually, WebUser } from './pages.js';
+
+/*
+ * The web client (SPEC section 8) in Debian's headless chromium, against a
+ * real server on the embedded store: browser users and TCP users talking to
+ * each other, every text as the CLI shows it.
+ */
+let server: RunningServer;
+let browser: RunningBrowser;
+const webUsers: WebUser[] = [];
+const tcpUsers: TcpClient[] = [];
+
+beforeAll(async () => {
+  [server, browser] = await Promise.all([
+    // A small backlog so that a client kept away long enough misses events (a gap).
+    startServer({ args: ['--command-rate', '0', '--login-rate', '0', '--backlog', '20'] }),
+    startBrowser(),
+  ]);
+});
+
+afterEach(async () => {
+  for (const user of webUsers.splice(0)) await user.close(server.http);
+  for (const client of tcpUsers.splice(0)) {
+    if (!client.closed) await client.command('logout').catch(() => undefined);
+    client.close();
+  }
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function web(username: string, password: string, viewport?: { width: number; height: number }): Promise<WebUser> {
+  const user = await WebUser.open(browser.browser, server.http, viewport);
+  webUsers.push(user);
+  await user.login(username, password);
+  return user;
+}
+
+async function tcp(username: string, password: string): Promise<TcpClient> {
+  const client = await TcpClient.open(server.tcpPort);
+  tcpUsers.push(client);
+  expect(await client.command(`login ${username} ${password}`)).toMatchObject({ ok: true });
+  return client;
+}
+
+function count(lines: string[], text: string): number {
+  return lines.filter((line) => line === text).length;
+}
+
+describe('serving the page', () => {
+  it('serves the page at / and its files under /assets/, with security headers', async () => {
+    const page = await fetch(`${server.http}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("default-src 'none'");
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    const html = await page.text();
+    // Nothing from elsewhere: every script and style is the page's own.
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    expect(html).toContain('src="/assets/app.js"');
+
+    const script = await fetch(`${server.http}/assets/app.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(script.headers.get('x-content-type-options')).toBe('nosniff');
+    const style = await fetch(`${server.http}/assets/style.css`);
+    expect(style.headers.get('content-type')).toBe('text/css; charset=utf-8');
+
+    const missing = await fetch(`${server.http}/assets/nothing.js`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: 'not_found' });
+  });
+});
+
+describe('a conversation across browsers and the terminal', () => {
+  it('two browser users and a TCP user message and broadcast each other, with live presence', async () => {
+    const yoda = await web('yoda', 'wise');
+    const luke = await web('luke', 'sunrise');
+    await yoda.line('luke logged in').waitFor();
+    await yoda.person('luke').waitFor();
+    await luke.person('yoda').waitFor();
+
+    const hans = await tcp('hans', 'falcon');
+    for (const page of [yoda, luke]) {
+      await page.line('hans logged in').waitFor();
+      await page.person('hans').waitFor();
+    }
+
+    // A direct message picked through "To", one typed as a CLI line, one from the terminal.
+    await yoda.type('Hey Dude', 'luke');
+    await yoda.line('> message luke Hey Dude').waitFor();
+    await luke.line('yoda: Hey Dude').waitFor();
+    await luke.type('message hans Hi from the browser');
+    expect(await hans.waitFor((m) => m.type === 'message')).toMatchObject({ from: 'luke', text: 'luke: Hi from the browser' });
+    expect(await hans.command('message yoda Hi from the terminal')).toMatchObject({ ok: true, text: '' });
+    await yoda.line('hans: Hi from the terminal').waitFor();
+
+    // Broadcasts: "To" left empty, typed as a CLI line, and from the terminal.
+    await yoda.type('Hello everyone');
+    await luke.line('yoda: Hello everyone').waitFor();
+    expect(await hans.waitFor((m) => m.type === 'broadcast')).toMatchObject({ text: 'yoda: Hello everyone' });
+    await luke.type('broadcast Luke here');
+    await yoda.line('luke: Luke here').waitFor();
+    expect(await hans.command('broadcast Terminal here')).toMatchObject({ ok: true });
+    await yoda.line('hans: Terminal here').waitFor();
+    await luke.line('hans: Terminal here').waitFor();
+    // The sender does not get their own broadcast back.
+    expect(count(await yoda.lines(), 'yoda: Hello everyone')).toBe(0);
+
+    // whoelse as typed: the CLI's text, one user per line.
+    await luke.type('whoelse');
+    await luke.line('yoda\nhans').waitFor();
+
+    // Presence disappears: a TCP logout, then a browser logout.
+    expect(await hans.command('logout')).toMatchObject({ ok: true });
+    for (const page of [yoda, luke]) {
+      await page.line('hans logged out').waitFor();
+      await page.person('hans').waitFor({ state: 'detached' });
+    }
+    await luke.page.getByRole('button', { name: 'Log out' }).click();
+    await luke.page.getByRole('alert').getByText('You have been logged out', { exact: true }).waitFor();
+    await luke.page.getByRole('button', { name: 'Log in again' }).waitFor();
+    expect(await luke.token()).toBeNull();
+    await yoda.line('luke logged out').waitFor();
+    await yoda.person('luke').waitFor({ state: 'detached' });
+    await yoda.page.getByText('Nobody else is online.').waitFor();
+
+    // Each line once: nothing repeated on the way.
+    for (const text of ['luke logged in', 'hans logged in', 'hans: Hi from the terminal', 'luke: Luke here', 'hans logged out']) {
+      expect(count(await yoda.lines(), text), text).toBe(1);
+    }
+    expect([...yoda.errors, ...luke.errors]).toEqual([]);
+  }, 90_000);
+
+  it("refuses a blocked user's messages with the spec's text, and unblocks from the list", async () => {
+    const leia = await web('leia', 'alderaan');
+    const vader = await web('vader', 'sithlord');
+    await leia.person('vader').waitFor();
+
+    await leia.page.getByRole('button', { name: 'Block vader' }).click();
+    await leia.line('vader is blocked').waitFor();
+    await leia.page.getByRole('button', { name: 'Unblock vader' }).waitFor();
+
+    await vader.type('I am your father', 'leia');
+    await vader.line('Your message could not be delivered as the recipient has blocked you').waitFor();
+    await vader.type('broadcast Join me');
+    await vader.line('> broadcast Join me').waitFor();
+
+    await leia.page.getByRole('button', { name: 'Unblock vader' }).click();
+    await leia.line('vader is unblocked').waitFor();
+    await vader.type('message leia Now you hear me');
+    await leia.line('vader: Now you hear me').waitFor();
+    // Events arrive in order: had the refused ones been delivered, they would show by now.
+    const lines = await leia.lines();
+    expect(lines.some((line) => line.includes('I am your father') || line.includes('Join me'))).toBe(false);
+  }, 60_000);
+
+  it('shows the messages stored while the user was offline at login, marked as such', async () => {
+    const obiwan = await tcp('obiwan', 'kenobi');
+    expect(await obiwan.command('message r2d2 Help me')).toMatchObject({ ok: true });
+    expect(await obiwan.command('message r2d2 You are my only hope')).toMatchObject({ ok: true });
+
+    const r2d2 = await web('r2d2', 'beepboop');
+    const stored = r2d2.page.locator('#log li.message:has(.tag)');
+    await eventually(async () => (await stored.count()) === 2, async () => (await r2d2.lines()).join(' | '));
+    expect(await stored.locator('.text').allTextContents()).toEqual(['obiwan: Help me', 'obiwan: You are my only hope']);
+    expect(await stored.locator('.tag').allTextContents()).toEqual(['offline', 'offline']);
+    const lines = await r2d2.lines();
+    expect(lines.indexOf('obiwan: Help me')).toBeGreaterThan(lines.indexOf('Welcome to the greatest messaging application ever!'));
+
+    // A message that arrives live is not marked.
+    expect(await obiwan.command('message r2d2 Now, live')).toMatchObject({ ok: true });
+    await r2d2.line('obiwan: Now, live').waitFor();
+    expect(await r2d2.page.locator('#log li.message:has(.tag)').count()).toBe(2);
+  }, 60_000);
+
+  it('shows markup in a message as text and runs none of it', async () => {
+    const c3po = await web('c3po', 'protocol');
+    const chewy = await tcp('chewy', 'wookie');
+    await c3po.person('chewy').waitFor();
+
+    const img = '<img src=x onerror=alert(1)>';
+    const script = '<script>alert(2)</script><b>bold</b>';
+    expect(await chewy.command(`message c3po ${img}`)).toMatchObject({ ok: true });
+    expect(await chewy.command(`broadcast ${script}`)).toMatchObject({ ok: true });
+    await c3po.line(`chewy: ${img}`).waitFor();
+    await c3po.line(`chewy: ${script}`).waitFor();
+
+    // Sent from the browser, it leaves as typed.
+    await c3po.type(img, 'chewy');
+    expect(await chewy.waitFor((m) => m.type === 'message')).toMatchObject({ text: `c3po: ${img}` });
+
+    // Had the markup become elements, they would be in the log by now (the
+    // page's CSP would stop the handler; the elements themselves say it was
+    // inserted as HTML).
+    expect(await chewy.command('message c3po still here')).toMatchObject({ ok: true });
+    await c3po.line('chewy: still here').waitFor();
+    expect(await c3po.page.locator('#log img, #log script, #log b').count()).toBe(0);
+    expect(c3po.dialogs).toEqual([]);
+    expect(c3po.errors).toEqual([]);
+  }, 60_000);
+
+  it('declines a private-chat request, which needs the command-line client', async () => {
+    const yoda = await web('yoda', 'wise');
+    const lando = await tcp('lando', 'cloudcity');
+    expect(await lando.command('p2p 127.0.0.1 9')).toMatchObject({ ok: true });
+    expect(await lando.command('startprivate yoda')).toMatchObject({ ok: true, text: 'Private messaging request sent to yoda' });
+    expect(await lando.waitFor((m) => m.type === 'private_decline')).toMatchObject({ text: 'yoda declined private messaging' });
+    await yoda.page.locator('#log .text', { hasText: 'lando asked to chat privately' }).waitFor();
+  }, 60_000);
+});
+
+describe('reconnecting', () => {
+  it('after a network drop, carries on from its cursor with nothing lost or repeated, and reports a gap', async () => {
+    const leia = await web('leia', 'alderaan');
+    const han = await tcp('hans', 'falcon');
+    await leia.person('hans').waitFor();
+
+    // The network goes: the poll held now still answers, the next ones fail.
+    await leia.page.route('**/events?*', (route) => route.abort('internetdisconnected'));
+    expect(await han.command('message leia one')).toMatchObject({ ok: true });
+    await leia.line('Connection lost. Reconnecting...').waitFor();
+    for (const text of ['two', 'three', 'four']) expect(await han.command(`message leia ${text}`)).toMatchObject({ ok: true });
+    await leia.page.unroute('**/events?*');
+    await leia.line('Reconnected.').waitFor();
+    await leia.line('hans: four').waitFor();
+    let lines = await leia.lines();
+    const said = ['hans: one', 'hans: two', 'hans: three', 'hans: four'];
+    for (const text of said) expect(count(lines, text), text).toBe(1);
+    expect(said.map((text) => lines.indexOf(text))).toEqual(said.map((text) => lines.indexOf(text)).sort((a, b) => a - b));
+
+    // A reload keeps the session and the conversation; nothing is fetched twice.
+    await leia.page.reload();
+    await leia.line('hans: four').waitFor();
+    expect(await han.command('message leia five')).toMatchObject({ ok: true });
+    await leia.line('hans: five').waitFor();
+    lines = await leia.lines();
+    for (const text of [...said, 'hans: five']) expect(count(lines, text), text).toBe(1);
+
+    // Away for longer than the server keeps events (backlog 20): told so.
+    await leia.page.route('**/events?*', (route) => route.abort('internetdisconnected'));
+    expect(await han.command('message leia six')).toMatchObject({ ok: true });
+    await leia.line('hans: six').waitFor();
+    await eventually(
+      async () => count(await leia.lines(), 'Connection lost. Reconnecting...') === 2,
+      async () => (await leia.lines()).join(' | '),
+    );
+    for (let i = 0; i < 30; i++) expect(await han.command(`message leia flood ${i}`)).toMatchObject({ ok: true });
+    await leia.page.unroute('**/events?*');
+    await leia.line('hans: flood 29').waitFor();
+    await leia.page.locator('#log .text', { hasText: 'Some events were dropped' }).waitFor();
+    lines = await leia.lines();
+    expect(count(lines, 'hans: flood 0')).toBe(0);
+    for (let i = 10; i < 30; i++) expect(count(lines, `hans: flood ${i}`)).toBe(1);
+  }, 90_000);
+});
+
+describe('keyboard and phone width', () => {
+  it('logs in and sends with the keyboard alone, and fits a phone screen', async () => {
+    const phone = await WebUser.open(browser.browser, server.http, { width: 375, height: 700 });
+    webUsers.push(phone);
+    const page = phone.page;
+    // The page opens with the username field focused.
+    await eventually(async () => (await page.evaluate(() => document.activeElement?.id)) === 'username', () => 'focus on username');
+    await page.keyboard.type('lando');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('wrong');
+    await page.keyboard.press('Enter');
+    await page.getByRole('alert').getByText('Invalid Password. Please try again').waitFor();
+    // As the CLI: only the password is asked again.
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('password');
+    await page.keyboard.type('cloudcity');
+    await page.keyboard.press('Enter');
+    await phone.line('Welcome to the greatest messaging application ever!').waitFor();
+    await eventually(async () => (await page.evaluate(() => document.activeElement?.id)) === 'line', () => 'focus on the input line');
+    await page.keyboard.type('whoelsesince 60');
+    await page.keyboard.press('Enter');
+    await phone.line('> whoelsesince 60').waitFor();
+
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    expect(phone.errors).toEqual([]);
+  }, 60_000);
+});
