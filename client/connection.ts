@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { readJsonLines } from './json-lines.js';
 
 /** A reply of SPEC section 4: one per command line, in command order. */
@@ -33,7 +34,23 @@ export interface LinkHandlers {
 export interface LinkOptions {
   host: string;
   port: number;
+  /**
+   * Speak TLS (to a load balancer that terminates it). The server's
+   * certificate is always verified: against `ca` alone when given (a private
+   * CA), else against the system's CAs.
+   */
+  tls?: { ca?: string };
 }
+
+/** The server's TLS certificate failed verification; nothing was sent to it. */
+export class CertificateRejected extends Error {}
+
+/**
+ * OpenSSL's certificate verification codes (and Node's name check): the
+ * handshake reached a server whose certificate we do not trust, which no
+ * retry will fix, unlike a refused or dropped connection.
+ */
+const certificateCodes = /CERT|SIGNATURE|INVALID_CA|PATH_LENGTH|INVALID_PURPOSE|HOSTNAME_MISMATCH/;
 
 /** A command line sent to the server, waiting for its reply. */
 interface Request {
@@ -47,6 +64,8 @@ const maxLineBytes = 1024 * 1024;
 const pingIntervalMs = 15_000;
 /** Silence (not even a pong) for this long means the connection is dead. */
 const silenceLimitMs = 3 * pingIntervalMs;
+/** A connection (and TLS handshake) not done by then is given up. */
+const connectTimeoutMs = 10_000;
 const backoffMs = [100, 250, 500, 1000, 2000, 3000, 5000];
 
 /**
@@ -155,10 +174,17 @@ export class ServerLink {
 
   private connectSocket(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = connect(this.options.port, this.options.host);
+      const { host, port, tls } = this.options;
+      const socket = tls
+        ? connectTls({ host, port, ca: tls.ca, servername: isIP(host) ? undefined : host })
+        : connect(port, host);
+      const fail = (err: Error & { code?: string }) =>
+        reject(tls && certificateCodes.test(err.code ?? '') ? new CertificateRejected(err.message) : err);
       socket.setNoDelay(true);
-      socket.once('connect', () => {
-        socket.off('error', reject);
+      socket.setTimeout(connectTimeoutMs, () => socket.destroy(new Error('timed out')));
+      socket.once(tls ? 'secureConnect' : 'connect', () => {
+        socket.setTimeout(0);
+        socket.off('error', fail);
         socket.on('error', () => undefined);
         this.socket = socket;
         this.lastHeard = Date.now();
@@ -166,7 +192,7 @@ export class ServerLink {
         socket.once('close', () => this.onClose(socket));
         resolve();
       });
-      socket.once('error', reject);
+      socket.once('error', fail);
     });
   }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Commands } from './commands.js';
-import { ServerLink } from './connection.js';
+import { CertificateRejected, ServerLink, type LinkOptions } from './connection.js';
 import { logIn } from './login.js';
 import { PeerChat } from './peer.js';
 import { clientTexts, eventText } from './render.js';
@@ -9,12 +10,45 @@ import { Terminal } from './terminal.js';
 /** How long leaving waits for the server to confirm the logout. */
 const logoutWaitMs = 5_000;
 
-function parseArgs(argv: string[]): { host: string; port: number } | null {
-  if (argv.length !== 2) return null;
-  const [host, portText] = argv;
+/**
+ * `<server_host> <server_port>` as in the assignment, plus `--tls` (the
+ * server is behind a TLS-terminating load balancer) and `--ca FILE` (trust
+ * only that CA; implies --tls). Null for a wrong argument.
+ */
+function parseArgs(argv: string[]): { host: string; port: number; tls: boolean; caFile?: string } | null {
+  const positional: string[] = [];
+  let tls = false;
+  let caFile: string | undefined;
+  for (let k = 0; k < argv.length; k++) {
+    if (argv[k] === '--tls') tls = true;
+    else if (argv[k] === '--ca' && argv[k + 1]) caFile = argv[++k];
+    else if (argv[k].startsWith('--')) return null;
+    else positional.push(argv[k]);
+  }
+  if (positional.length !== 2) return null;
+  const [host, portText] = positional;
   const port = Number(portText);
   if (host === '' || !/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) return null;
-  return { host, port };
+  return { host, port, tls: tls || caFile !== undefined, caFile };
+}
+
+/** The link's options; exits 2 with a clear error when the CA file is unusable. */
+function linkOptions(target: NonNullable<ReturnType<typeof parseArgs>>): LinkOptions {
+  const { host, port } = target;
+  if (!target.tls) return { host, port };
+  if (target.caFile === undefined) return { host, port, tls: {} };
+  let ca: string;
+  try {
+    ca = readFileSync(target.caFile, 'utf8');
+  } catch (err) {
+    process.stderr.write(clientTexts.caUnreadable(target.caFile, (err as Error).message) + '\n');
+    process.exit(2);
+  }
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+    process.stderr.write(clientTexts.caUnreadable(target.caFile, 'no PEM certificate in it') + '\n');
+    process.exit(2);
+  }
+  return { host, port, tls: { ca } };
 }
 
 /**
@@ -28,6 +62,7 @@ async function main(): Promise<void> {
     process.stderr.write(clientTexts.usage + '\n');
     process.exit(2);
   }
+  const options = linkOptions(target);
 
   const terminal = new Terminal();
   const print = (text: string) => terminal.print(text);
@@ -49,7 +84,7 @@ async function main(): Promise<void> {
     process.exit(code);
   };
 
-  const link = new ServerLink(target, {
+  const link = new ServerLink(options, {
     event(event) {
       if (event.type === 'session_end' && event.reason !== 'shutdown') terminal.finish();
       const text = eventText(event);
@@ -95,7 +130,8 @@ async function main(): Promise<void> {
   try {
     await link.open();
   } catch (err) {
-    print(clientTexts.cannotConnect(`${target.host}:${target.port}`, (err as Error).message));
+    const where = `${target.host}:${target.port}`;
+    print(err instanceof CertificateRejected ? clientTexts.certificateRejected(where, err.message) : clientTexts.cannotConnect(where, (err as Error).message));
     return exit(1);
   }
 

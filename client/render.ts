@@ -5,10 +5,13 @@ import type { Reply, ServerEvent } from './connection.js';
  * Everything else it prints is the server's `text`, word for word.
  */
 export const clientTexts = {
-  usage: 'Usage: client <server_host> <server_port>',
+  usage: 'Usage: client <server_host> <server_port> [--tls] [--ca FILE]',
   username: 'Username: ',
   password: 'Password: ',
   cannotConnect: (where: string, reason: string) => `Error. Cannot connect to the server at ${where} (${reason})`,
+  certificateRejected: (where: string, reason: string) =>
+    `Error. The server at ${where} could not be verified (${reason}): nothing was sent. If it uses a private CA, pass that CA's certificate with --ca FILE`,
+  caUnreadable: (file: string, reason: string) => `Error. Cannot use ${file} as the CA certificate (${reason})`,
   connectionClosed: 'Error. The server closed the connection',
   connectionLost: 'Connection lost. Reconnecting...',
   reconnected: 'Reconnected.',
