@@ -1,0 +1,190 @@
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { cpus, freemem, release, totalmem, type as osType } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseOptions, SCENARIOS, usage, UsageError, type Options } from './runner/options.js';
+import { build, stopAll } from './runner/processes.js';
+import { progress } from './runner/progress.js';
+import { writeResults, type Run, type Results } from './runner/report.js';
+import type { ScenarioContext, ScenarioResult } from './runner/scenario.js';
+import { capacity } from './runner/scenarios/capacity.js';
+import { ceiling } from './runner/scenarios/ceiling.js';
+import { fanout } from './runner/scenarios/fanout.js';
+import { logins } from './runner/scenarios/logins.js';
+import { directMessages } from './runner/scenarios/messages.js';
+import { slowReader } from './runner/scenarios/slow-reader.js';
+
+/**
+ * `npm run bench`: builds the server checkout(s), runs the chosen scenarios
+ * one after another, each on its own redis-server and server, and writes
+ * the results. Exits 0 when every scenario ran (losses are reported, not
+ * fatal), 1 when one failed, 2 on a usage error.
+ */
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+
+const scenarioTable: Record<number, (ctx: ScenarioContext) => Promise<ScenarioResult>> = {
+  1: (ctx) => directMessages(ctx, 'tcp'),
+  2: (ctx) => directMessages(ctx, 'http'),
+  3: logins,
+  4: capacity,
+  5: fanout,
+  6: slowReader,
+  7: ceiling,
+};
+
+function git(root: string, args: string[]): string {
+  try {
+    return execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+function openFileLimit(): number | null {
+  try {
+    const limits = execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim();
+    return Number(limits) || null;
+  } catch {
+    return null;
+  }
+}
+
+function version(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function runAll(label: string, root: string, options: Options): Promise<Run> {
+  const started = new Date();
+  const commit = git(root, ['rev-parse', 'HEAD']);
+  const dirty = git(root, ['status', '--porcelain', '--untracked-files=no']) !== '';
+  if (options.build) await build(root);
+  const ctx: ScenarioContext = { options, serverRoot: root, runId: randomBytes(4).toString('hex'), earlier: new Map() };
+  const scenarios: ScenarioResult[] = [];
+  for (const n of options.scenarios) {
+    progress(`${label}: scenario ${n}: ${SCENARIOS[n]}`);
+    const t0 = Date.now();
+    let result: ScenarioResult;
+    try {
+      result = await scenarioTable[n](ctx);
+    } catch (err) {
+      result = {
+        scenario: n,
+        title: SCENARIOS[n],
+        status: 'failed',
+        error: err instanceof Error ? err.message : String(err),
+        settings: {},
+        notes: [],
+        figures: {},
+        durationS: Math.round((Date.now() - t0) / 1000),
+      };
+      progress(`${label}: scenario ${n} failed: ${result.error?.split('\n')[0]}`);
+      await stopAll();
+    }
+    ctx.earlier.set(n, result);
+    scenarios.push(result);
+    progress(`${label}: scenario ${n} ${result.status} in ${result.durationS} s`);
+  }
+  return {
+    label,
+    serverRoot: root,
+    commit,
+    shortCommit: commit.slice(0, 7),
+    dirty,
+    measured: `the built server: npm run build, then node dist/transports/node.js <port> 60 ${options.timeout} --host 127.0.0.1 --http-port <port> --redis <url> --command-rate 0 --login-rate 0 --byte-rate 0 (one replica, real redis-server)`,
+    startedAt: started.toISOString(),
+    durationS: Math.round((Date.now() - started.getTime()) / 1000),
+    scenarios,
+  };
+}
+
+function commandLine(): string {
+  const args = process.argv.slice(2).map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
+  return process.env.npm_lifecycle_event === 'bench' ? `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}` : `tsx bench/run.ts ${args.join(' ')}`.trim();
+}
+
+async function main(): Promise<number> {
+  let parsed: Options | 'help';
+  try {
+    parsed = parseOptions(process.argv.slice(2), REPO);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`error: ${err.message}\n\n${usage()}\n`);
+    return 2;
+  }
+  if (parsed === 'help') {
+    process.stdout.write(usage() + '\n');
+    return 0;
+  }
+  const options = parsed;
+  options.serverRoot = resolve(options.serverRoot);
+  if (options.baseline) options.baseline = resolve(options.baseline);
+  for (const root of [options.serverRoot, options.baseline].filter(Boolean)) {
+    if (!existsSync(join(root, 'package.json'))) {
+      process.stderr.write(`error: ${root} is not a server checkout (no package.json)\n`);
+      return 2;
+    }
+  }
+  const started = new Date();
+  const runs: Run[] = [await runAll(options.baseline ? 'after' : 'run', options.serverRoot, options)];
+  if (options.baseline) runs.push(await runAll('before', options.baseline, options));
+
+  const date = started.toISOString().slice(0, 10);
+  let out = options.out ? (isAbsolute(options.out) ? options.out : resolve(options.out)) : join(REPO, 'bench', 'results', `${date}-${runs[0].shortCommit || 'unknown'}`);
+  if (!options.out) for (let n = 2; existsSync(out); n++) out = join(REPO, 'bench', 'results', `${date}-${runs[0].shortCommit || 'unknown'}-${n}`);
+  mkdirSync(out, { recursive: true });
+  const cpuList = cpus();
+  const results: Results = {
+    bench: 'greatest-messaging bench',
+    formatVersion: 1,
+    startedAt: started.toISOString(),
+    durationS: Math.round((Date.now() - started.getTime()) / 1000),
+    command: commandLine(),
+    argv: process.argv.slice(2),
+    smoke: options.smoke,
+    options,
+    machine: {
+      cores: cpuList.length,
+      cpuModel: cpuList[0]?.model ?? 'unknown',
+      memoryBytes: totalmem(),
+      freeMemoryBytesAtStart: freemem(),
+      os: `${osType()} ${release()}`,
+      node: process.version,
+      redis: version(process.env.REDIS_SERVER ?? 'redis-server', ['--version']),
+      openFileLimit: openFileLimit(),
+    },
+    users: 'bench users are created straight in Redis with a cheap scrypt hash (N=16, r=1, p=1) so scrypt is not what is measured; the server itself hashes with N=16384, r=8',
+    runs,
+  };
+  const files = await writeResults(out, results);
+  progress(`results: ${files.join(', ')}`);
+  process.stdout.write(`${out}\n`);
+  return runs.some((r) => r.scenarios.some((s) => s.status === 'failed')) ? 1 : 0;
+}
+
+let exiting = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (exiting) return;
+    exiting = true;
+    progress(`${signal}: stopping every process the bench started`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+main().then(
+  async (code) => {
+    await stopAll();
+    process.exit(code);
+  },
+  async (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    await stopAll();
+    process.exit(1);
+  },
+);

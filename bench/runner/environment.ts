@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { DriverStats, Target } from '../protocol.js';
+import { DriverProcess } from './drivers.js';
+import { sample, startRedis, startServer, type ProcSample, type RedisProcess, type ServerProcess } from './processes.js';
+import { progress } from './progress.js';
+import { createUsers } from './users.js';
+
+/** What one scenario runs against: its own Redis, its own server, its own drivers. */
+export interface Environment {
+  redis: RedisProcess;
+  server: ServerProcess;
+  /** The runner's own connection to Redis, for INFO and user creation. */
+  admin: Redis;
+  drivers: DriverProcess[];
+  target: Target;
+  serverSample(): ProcSample;
+  redisSample(): ProcSample;
+  driverStats(): Promise<DriverStats[]>;
+}
+
+export interface EnvironmentOptions {
+  serverRoot: string;
+  users: string[];
+  drivers: number;
+  runId: string;
+  timeoutSeconds: number;
+}
+
+/**
+ * Starts a fresh environment, runs `body` in it and stops every process it
+ * started (by PID) whatever happens. A scenario never sees another's state.
+ */
+export async function withEnvironment<T>(options: EnvironmentOptions, body: (env: Environment) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'im-bench-'));
+  const credentials = join(dir, 'credentials.txt');
+  writeFileSync(credentials, '');
+  let redis: RedisProcess | null = null;
+  let server: ServerProcess | null = null;
+  let admin: Redis | null = null;
+  const drivers: DriverProcess[] = [];
+  try {
+    redis = await startRedis(dir);
+    admin = new Redis(redis.url, { maxRetriesPerRequest: 1, lazyConnect: false });
+    progress(`  redis-server pid ${redis.pid} on port ${redis.port}; creating ${options.users.length} users`);
+    await createUsers(admin, options.users);
+    server = await startServer(options.serverRoot, redis.url, credentials, options.timeoutSeconds);
+    progress(`  server pid ${server.pid} on TCP ${server.tcpPort}, HTTP ${server.httpPort}`);
+    const target: Target = { host: '127.0.0.1', tcpPort: server.tcpPort, httpPort: server.httpPort };
+    for (let i = 0; i < options.drivers; i++) drivers.push(await DriverProcess.start(i, target, options.runId));
+    const s = server;
+    const r = redis;
+    return await body({
+      redis: r,
+      server: s,
+      admin,
+      drivers,
+      target,
+      serverSample: () => sample(s.pid),
+      redisSample: () => sample(r.pid),
+      driverStats: () => Promise.all(drivers.map((d) => d.call('stats', {}, 30_000))),
+    });
+  } finally {
+    for (const d of drivers) await d.stop();
+    if (server) await server.stop();
+    admin?.disconnect();
+    if (redis) await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Splits `count` connections over the fewest drivers that keep each under `perDriver`. */
+export function driversFor(count: number, perDriver: number): number {
+  return Math.max(1, Math.ceil(count / Math.max(1, perDriver)));
+}

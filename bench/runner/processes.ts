@@ -1,0 +1,243 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { progress } from './progress.js';
+
+/**
+ * Every process the bench starts: redis-server, the server under test, its
+ * own driver processes. Each is stopped by its PID (SIGTERM, then SIGKILL
+ * after a grace period), never by name. On Linux each is started through
+ * `setpriv --pdeathsig SIGKILL` (which execs the program, so the PID stays
+ * the program's own): if the runner dies, the kernel ends them too.
+ */
+export interface Child {
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  exited: Promise<void>;
+  output(): string;
+  stop(graceMs?: number): Promise<void>;
+}
+
+const running = new Set<Child>();
+const SETPRIV = '/usr/bin/setpriv';
+
+process.once('exit', () => {
+  for (const c of running) {
+    try {
+      process.kill(c.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+export function track(name: string, child: ChildProcess): Child {
+  if (child.pid === undefined) throw new Error(`${name} did not start`);
+  let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-20_000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
+  });
+  const entry: Child = {
+    name,
+    pid: child.pid,
+    child,
+    exited,
+    output: () => output,
+    async stop(graceMs = 5000) {
+      if (child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(entry.pid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+        let timer: NodeJS.Timeout | undefined;
+        const forced = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            try {
+              process.kill(entry.pid, 'SIGKILL');
+            } catch {
+              // already gone
+            }
+            resolve();
+          }, graceMs);
+        });
+        await Promise.race([exited, forced]);
+        clearTimeout(timer);
+      }
+      await exited;
+      running.delete(entry);
+    },
+  };
+  running.add(entry);
+  void exited.then(() => running.delete(entry));
+  return entry;
+}
+
+/** Starts a program that dies with the runner. */
+export function start(name: string, command: string, args: string[], cwd: string): Child {
+  const useSetpriv = process.platform === 'linux' && existsSync(SETPRIV);
+  const child = useSetpriv
+    ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', command, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  return track(name, child);
+}
+
+/** Stops every process still running, in reverse order of start. */
+export async function stopAll(): Promise<void> {
+  for (const c of [...running].reverse()) await c.stop();
+}
+
+/** A port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+function redisPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => done(chunk.toString('latin1').startsWith('+PONG')));
+    socket.on('error', () => done(false));
+  });
+}
+
+async function waitFor(what: string, child: Child, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.child.exitCode !== null || child.child.signalCode !== null) {
+      throw new Error(`${what} exited before it was ready:\n${child.output()}`);
+    }
+    if (await check()) return;
+    if (Date.now() > deadline) {
+      await child.stop();
+      throw new Error(`${what} not ready within ${timeoutMs} ms:\n${child.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface RedisProcess extends Child {
+  port: number;
+  url: string;
+}
+
+/** A fresh redis-server on a free loopback port, nothing saved to disk. */
+export async function startRedis(dir: string): Promise<RedisProcess> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const child = start('redis-server', process.env.REDIS_SERVER ?? 'redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'no',
+      '--dir', dir, '--logfile', '', '--maxclients', '20000',
+    ], dir);
+    try {
+      await waitFor(`redis-server on port ${port}`, child, () => redisPing(port), 15_000);
+      return Object.assign(child, { port, url: `redis://127.0.0.1:${port}` });
+    } catch (err) {
+      lastError = err;
+      await child.stop();
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+export interface ServerProcess extends Child {
+  tcpPort: number;
+  httpPort: number;
+  args: string[];
+}
+
+async function healthy(port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The built server as an operator runs it: `node dist/transports/node.js`
+ * from the server checkout, limits that would throttle a benchmark off, a
+ * long inactivity timeout so nobody is logged out mid-run.
+ */
+export async function startServer(root: string, redisUrl: string, credentials: string, timeoutSeconds: number): Promise<ServerProcess> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const tcpPort = await freePort();
+    const httpPort = await freePort();
+    const args = [
+      join('dist', 'transports', 'node.js'),
+      String(tcpPort), '60', String(timeoutSeconds),
+      '--host', '127.0.0.1', '--http-port', String(httpPort), '--redis', redisUrl, '--credentials', credentials,
+      '--command-rate', '0', '--login-rate', '0', '--byte-rate', '0',
+    ];
+    const child = start('server', process.execPath, args, root);
+    try {
+      await waitFor(`server on ports ${tcpPort}/${httpPort}`, child, async () => child.output().includes('listening on TCP') && (await healthy(httpPort)), 30_000);
+      return Object.assign(child, { tcpPort, httpPort, args: ['node', ...args] });
+    } catch (err) {
+      lastError = err;
+      await child.stop();
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+/** `npm run build` in the server checkout, as an operator would. */
+export async function build(root: string): Promise<void> {
+  progress(`building ${root} (npm run build)`);
+  const child = start('npm run build', 'npm', ['run', 'build'], root);
+  await child.exited;
+  if (child.child.exitCode !== 0) throw new Error(`npm run build failed in ${root}:\n${child.output()}`);
+  if (!existsSync(join(root, 'dist', 'transports', 'node.js'))) throw new Error(`npm run build in ${root} made no dist/transports/node.js`);
+}
+
+export interface ProcSample {
+  rssBytes: number;
+  /** CPU time used so far (user + system), ms. */
+  cpuMs: number;
+  at: number;
+}
+
+const TICK_MS = 10; // Linux USER_HZ is 100 on every architecture Node supports.
+
+/** RSS and CPU time of a process, from /proc. */
+export function sample(pid: number): ProcSample {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = /VmRSS:\s+(\d+) kB/.exec(status);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpuTicks = Number(fields[11]) + Number(fields[12]);
+    return { rssBytes: rss ? Number(rss[1]) * 1024 : 0, cpuMs: cpuTicks * TICK_MS, at: performance.now() };
+  } catch {
+    return { rssBytes: 0, cpuMs: 0, at: performance.now() };
+  }
+}
+
+/** CPU share between two samples: 1.0 = one full core. */
+export function cpuShare(a: ProcSample, b: ProcSample): number {
+  const wall = b.at - a.at;
+  return wall > 0 ? (b.cpuMs - a.cpuMs) / wall : 0;
+}

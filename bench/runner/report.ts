@@ -1,0 +1,274 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Verification } from '../protocol.js';
+import { troubles, type LatencySummary } from './figures.js';
+import type { Options } from './options.js';
+import { plots } from './plots.js';
+import type { ScenarioResult } from './scenario.js';
+
+/** All scenarios against one server checkout. */
+export interface Run {
+  /** "run", or "after" and "before" when a baseline was given. */
+  label: string;
+  serverRoot: string;
+  commit: string;
+  shortCommit: string;
+  /** Tracked files had uncommitted changes when it was built. */
+  dirty: boolean;
+  measured: string;
+  startedAt: string;
+  durationS: number;
+  scenarios: ScenarioResult[];
+}
+
+export interface Results {
+  bench: string;
+  formatVersion: number;
+  startedAt: string;
+  durationS: number;
+  command: string;
+  argv: string[];
+  smoke: boolean;
+  options: Options;
+  machine: {
+    cores: number;
+    cpuModel: string;
+    memoryBytes: number;
+    freeMemoryBytesAtStart: number;
+    os: string;
+    node: string;
+    redis: string;
+    openFileLimit: number | null;
+  };
+  users: string;
+  runs: Run[];
+  /** Everything lost, refused, duplicated or failed, one line each; empty when clean. */
+  problems?: string[];
+}
+
+/** What went wrong in a run, in words: the summary puts these at the top. */
+export function problemsOf(run: Run): string[] {
+  const out: string[] = [];
+  for (const s of run.scenarios) {
+    const where = `${run.label}, scenario ${s.scenario}`;
+    if (s.status === 'failed') out.push(`${where} failed: ${(s.error ?? '').split('\n')[0]}`);
+    if (s.status === 'deadline') out.push(`${where} stopped at a deadline: ${s.notes.filter((n) => n.includes('deadline')).join('; ')}`);
+    if (s.verification) {
+      const t = troubles(s.verification);
+      if (t.length) out.push(`${where}: of ${s.verification.sent} messages sent, ${t.join(', ')}`);
+    }
+    for (const note of s.notes) if (/missing|never got|could not/.test(note)) out.push(`${where}: ${note}`);
+  }
+  return out;
+}
+
+/** Figures are read back loosely: each scenario's shape is in its own file. */
+type F = Record<string, any>;
+
+function fig(run: Run | undefined, scenario: number): F | undefined {
+  const s = run?.scenarios.find((r) => r.scenario === scenario && r.status !== 'failed');
+  return s?.figures as F | undefined;
+}
+
+const num = (v: unknown, digits = 1): string => (typeof v === 'number' && Number.isFinite(v) ? (Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : String(Math.round(v * 10 ** digits) / 10 ** digits)) : 'n/a');
+const lat = (l: LatencySummary | undefined | null) => (l && l.count ? `${num(l.p50Ms, 2)} / ${num(l.p90Ms, 2)} / ${num(l.p99Ms, 2)} / ${num(l.maxMs, 2)}` : 'n/a');
+
+/** The login step nearest to `online` users. */
+function stepNear(f: F | undefined, online: number): F | undefined {
+  const steps = (f?.steps ?? []) as F[];
+  let best: F | undefined;
+  for (const s of steps) if (!best || Math.abs(s.online - online) < Math.abs(best.online - online)) best = s;
+  return best && Math.abs(best.online - online) <= online * 0.2 ? best : undefined;
+}
+
+interface Headline {
+  figure: string;
+  value: (run: Run) => number | null | undefined;
+  unit: string;
+  /** Higher is better (for the ratio's reading). */
+  higherIsBetter: boolean;
+}
+
+function headlines(o: Options): Headline[] {
+  const h: Headline[] = [
+    { figure: '1 TCP closed loop, delivered', value: (r) => fig(r, 1)?.closedLoop?.deliveredPerSecond, unit: 'msgs/s', higherIsBetter: true },
+    { figure: `1 TCP open loop ${o.rate} msgs/s, p50`, value: (r) => fig(r, 1)?.headline?.openLoopLatency?.p50Ms, unit: 'ms', higherIsBetter: false },
+    { figure: `1 TCP open loop ${o.rate} msgs/s, p99`, value: (r) => fig(r, 1)?.headline?.openLoopLatency?.p99Ms, unit: 'ms', higherIsBetter: false },
+    { figure: '2 HTTP closed loop, delivered', value: (r) => fig(r, 2)?.closedLoop?.deliveredPerSecond, unit: 'msgs/s', higherIsBetter: true },
+    { figure: `2 HTTP open loop ${o.rate} msgs/s, p99`, value: (r) => fig(r, 2)?.headline?.openLoopLatency?.p99Ms, unit: 'ms', higherIsBetter: false },
+  ];
+  for (const n of [250, 1000, 2000, 3000, 4000].filter((n) => n <= o.logins)) {
+    h.push({ figure: `3 time per login at ~${n} online`, value: (r) => stepNear(fig(r, 3), n)?.msPerLogin, unit: 'ms', higherIsBetter: false });
+    h.push({ figure: `3 Redis commands per login at ~${n} online`, value: (r) => stepNear(fig(r, 3), n)?.redisPerLogin?.total, unit: '', higherIsBetter: false });
+  }
+  h.push(
+    { figure: '3 users online reached', value: (r) => ((fig(r, 3)?.steps ?? []) as F[]).at(-1)?.online, unit: '', higherIsBetter: true },
+    { figure: '4 connections reached (TCP + HTTP)', value: (r) => (fig(r, 4) ? fig(r, 4)!.tcpSessions + fig(r, 4)!.httpSessions : null), unit: '', higherIsBetter: true },
+    { figure: '4 server RSS idle', value: (r) => fig(r, 4)?.serverRssIdleMiB, unit: 'MiB', higherIsBetter: false },
+    { figure: '4 server RSS loaded', value: (r) => fig(r, 4)?.serverRssLoadedMiB, unit: 'MiB', higherIsBetter: false },
+    { figure: '4 server RSS per connection', value: (r) => fig(r, 4)?.serverRssPerConnectionKiB, unit: 'KiB', higherIsBetter: false },
+    { figure: '4 Redis used memory loaded', value: (r) => fig(r, 4)?.redisUsedLoadedMiB, unit: 'MiB', higherIsBetter: false },
+    { figure: '4 probe command reply p99, all connected', value: (r) => fig(r, 4)?.probeReply?.p99Ms, unit: 'ms', higherIsBetter: false },
+  );
+  for (const n of o.fanout) {
+    h.push({ figure: `5 broadcast to ${n}: last recipient (median)`, value: (r) => ((fig(r, 5)?.points ?? []) as F[]).find((p) => p.recipients === n)?.lastArrival?.p50Ms, unit: 'ms', higherIsBetter: false });
+  }
+  h.push(
+    { figure: '6 server RSS growth while a reader stalls', value: (r) => fig(r, 6)?.serverRssGrowthMiB, unit: 'MiB', higherIsBetter: false },
+    { figure: "6 others' p99 during the stall", value: (r) => fig(r, 6)?.othersDuringStall?.p99Ms, unit: 'ms', higherIsBetter: false },
+    { figure: '7 Redis: message-like script calls/s', value: (r) => fig(r, 7)?.messageScriptPerSecond, unit: '/s', higherIsBetter: true },
+    { figure: '7 scenario 1 msgs/s over script calls/s', value: (r) => fig(r, 7)?.scenario1OverScript, unit: '', higherIsBetter: true },
+  );
+  return h;
+}
+
+function verificationLine(v: Verification | undefined): string {
+  if (!v) return '';
+  const t = troubles(v);
+  return `${num(v.sent, 0)} sent, ${num(v.delivered, 0)} delivered and checked${t.length ? `; **${t.join(', ')}**` : '; none lost, refused, duplicated, misrouted or foreign'}`;
+}
+
+function scenarioSection(run: Run, s: ScenarioResult): string[] {
+  const f = s.figures as F;
+  const lines = [`### ${s.scenario}. ${s.title} (${run.label}: ${s.status}, ${s.durationS} s)`, ''];
+  if (s.status === 'failed') return [...lines, '```', (s.error ?? '').slice(0, 2000), '```', ''];
+  lines.push(`Settings: ${Object.entries(s.settings).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`).join(', ')}.`, '');
+  if (s.verification) lines.push(`Checked: ${verificationLine(s.verification)}.`, '');
+  switch (s.scenario) {
+    case 1:
+    case 2: {
+      const c = f.closedLoop as F;
+      lines.push(
+        `Closed loop: **${num(c.deliveredPerSecond)} msgs/s** delivered; latency p50/p90/p99/max ${lat(c.latency)} ms; CPU (cores) server ${c.cpu.server}, Redis ${c.cpu.redis}, driver ${c.cpu.driver}; server RSS ${c.serverRssMiB} MiB.`,
+        '',
+        '| offered msgs/s | delivered msgs/s | latency p50 / p90 / p99 / max (ms) | reply p99 (ms) | CPU server / Redis / driver | saturated |',
+        '|---:|---:|---|---:|---|---|',
+        ...(f.openLoop as F[]).map((p) => `| ${num(p.offered, 0)} | ${num(p.deliveredPerSecond)} | ${lat(p.latency)} | ${num(p.replyLatency.p99Ms, 2)} | ${p.cpu.server} / ${p.cpu.redis} / ${p.cpu.driver} | ${p.saturated ? 'yes' : ''} |`),
+        '',
+      );
+      break;
+    }
+    case 3:
+      lines.push(
+        '| online | ms/login | ms/login until presence delivered | login reply p50 / p99 (ms) | Redis cmds/login (scripts) | ms/logout | Redis cmds/logout | broadcast: reply / last arrival (ms) | Redis cmds/broadcast | server RSS MiB |',
+        '|---:|---:|---:|---|---:|---:|---:|---|---:|---:|',
+        ...(f.steps as F[]).map(
+          (p) =>
+            `| ${p.online} | ${num(p.msPerLogin, 2)} | ${num(p.msPerLoginDelivered, 2)} | ${num(p.reply.p50Ms, 2)} / ${num(p.reply.p99Ms, 2)} | ${num(p.redisPerLogin.total)} (${num(p.redisPerLogin.scripts)}) | ${p.logout ? num(p.logout.msPerLogout, 2) : ''} | ${p.logout ? num(p.logout.redisPerLogout.total) : ''} | ${p.broadcast ? `${num(p.broadcast.replyMs, 2)} / ${num(p.broadcast.lastArrivalMs, 2)}` : ''} | ${p.broadcast ? num(p.broadcast.redis.total, 0) : ''} | ${num(p.serverRssMiB)} |`,
+        ),
+        '',
+      );
+      {
+        const last = (f.steps as F[]).at(-1);
+        if (last) {
+          const top = Object.entries(last.redisPerLogin.byCommand as Record<string, number>).sort((a, b) => b[1] - a[1]).slice(0, 8);
+          lines.push(`Redis commands per login at ${last.online} online, by command: ${top.map(([c, n]) => `${c} ${n}`).join(', ')}.`, '');
+        }
+      }
+      break;
+    case 4:
+      lines.push(
+        `Reached ${f.tcpSessions} TCP sessions (2 of them probes) and ${f.httpSessions} parked long-polls. Server RSS idle ${f.serverRssIdleMiB} MiB, loaded ${f.serverRssLoadedMiB} MiB: **${f.serverRssPerConnectionKiB} KiB per connection** (${f.connectionsPerGiB ? num(f.connectionsPerGiB, 0) : 'n/a'} connections per GiB). Redis used memory ${f.redisUsedIdleMiB} -> ${f.redisUsedLoadedMiB} MiB (RSS ${f.redisRssLoadedMiB} MiB). Driver RSS ${(f.driverRssMiB as number[]).join(', ')} MiB.`,
+        '',
+        `Probe user, all connected: reply p50/p90/p99/max ${lat(f.probeReply)} ms; delivery ${lat(f.probeDelivery)} ms.`,
+        '',
+        '| TCP | HTTP | server RSS MiB | Redis used MiB | at s |',
+        '|---:|---:|---:|---:|---:|',
+        ...(f.curve as F[]).map((p) => `| ${p.tcp} | ${p.http} | ${p.serverRssMiB} | ${p.redisUsedMiB} | ${p.elapsedS} |`),
+        '',
+      );
+      break;
+    case 5:
+      lines.push(
+        '| recipients | last recipient p50 / max (ms) | reply p50 (ms) | missing |',
+        '|---:|---|---:|---:|',
+        ...((f.points ?? []) as F[]).map((p) => `| ${p.recipients} | ${num(p.lastArrival.p50Ms, 2)} / ${num(p.lastArrival.maxMs, 2)} | ${num(p.replyMs.p50Ms, 2)} | ${p.missing} |`),
+        '',
+      );
+      break;
+    case 6:
+      lines.push(
+        `Server RSS ${f.serverRssBeforeMiB} MiB before the stall, peak ${f.serverRssPeakMiB} MiB (+${f.serverRssGrowthMiB} MiB). Reader ${f.readerCutOff ? `cut off by the server after ${f.cutOffAfterS} s${f.resumed ? ', came back with resume' : ''}` : 'kept connected'}; ${f.catchUpS !== null ? `caught up with every accepted message ${f.catchUpS} s after reading again` : '**never got every accepted message**'}. Flood: ${f.flood.sent} sent, ${f.flood.delivered} delivered${f.flood.troubles.length ? `, ${f.flood.troubles.join(', ')}` : ''}.`,
+        '',
+        `Others' latency p50/p90/p99/max: control ${lat(f.othersControl)} ms; during the stall ${lat(f.othersDuringStall)} ms (p99 x${f.othersP99Ratio ?? 'n/a'}).`,
+        '',
+      );
+      break;
+    case 7:
+      lines.push(
+        '| work | pipeline | requests/s | avg latency ms | Redis CPU |',
+        '|---|---:|---:|---:|---:|',
+        ...(f.runs as F[]).map((r) => `| ${r.name} | ${r.pipeline} | ${num(r.requestsPerSecond, 0)} | ${num(r.avgLatencyMs, 3)} | ${r.redisCpu} |`),
+        '',
+        `Scenario 1 delivered ${f.scenario1MsgsPerSecond ? num(f.scenario1MsgsPerSecond) : 'n/a'} msgs/s; the message-like script alone runs ${num(f.messageScriptPerSecond, 0)} calls/s unpipelined: ratio **${f.scenario1OverScript ?? 'n/a'}**.`,
+        '',
+      );
+      break;
+  }
+  for (const note of s.notes) lines.push(`- ${note}`);
+  if (s.notes.length) lines.push('');
+  return lines;
+}
+
+export function summary(results: Results, plotFiles: { file: string; title: string }[]): string {
+  const [main, baseline] = results.runs;
+  const problems = results.problems ?? [];
+  const m = results.machine;
+  const lines: string[] = [`# Bench results ${results.startedAt.slice(0, 10)}, ${results.runs.map((r) => `${r.label} ${r.shortCommit}${r.dirty ? ' (uncommitted changes)' : ''}`).join(' vs ')}`, ''];
+  if (results.smoke) lines.push('> Smoke run: tiny sizes that only show the bench works. These figures mean nothing.', '');
+  if (problems.length) {
+    lines.push('> **This run had losses or failures:**', ...problems.map((p) => `> - ${p}`), '');
+  } else {
+    lines.push('Every message, broadcast and presence event the driver counted was checked: none lost, refused, duplicated, misrouted or foreign.', '');
+  }
+  lines.push(
+    `- Command: \`${results.command}\` (${Math.round(results.durationS / 60)} min)`,
+    `- Machine: ${m.cores} cores (${m.cpuModel}), ${(m.memoryBytes / 1024 ** 3).toFixed(1)} GiB, ${m.os}, Node ${m.node}, ${m.redis.split(' ').slice(0, 3).join(' ')}, open-file limit ${m.openFileLimit ?? 'unknown'}`,
+    `- Measured: ${main.measured}`,
+    ...results.runs.map((r) => `- ${r.label}: ${r.serverRoot} at ${r.commit}${r.dirty ? ' with uncommitted changes' : ''}`),
+    `- Users: ${results.users}`,
+    '- Driver: separate processes on the same machine, speaking only the public TCP and HTTP protocols; their CPU share is reported beside the server\'s and Redis\'s (1.0 = one core of the two).',
+    '',
+    '## Headlines',
+    '',
+  );
+  if (baseline) {
+    lines.push(`| figure | before (${baseline.shortCommit}) | after (${main.shortCommit}) | after / before |`, '|---|---:|---:|---:|');
+    for (const h of headlines(results.options)) {
+      const a = h.value(main);
+      const b = h.value(baseline);
+      const r = typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : null;
+      const verdict = r === null || Math.abs(r - 1) < 0.05 ? '' : (r > 1) === h.higherIsBetter ? ' better' : ' worse';
+      const ratio = r === null ? 'n/a' : `${num(r, 2)}x${verdict}`;
+      if (a == null && b == null) continue;
+      lines.push(`| ${h.figure} | ${num(b)} ${h.unit} | ${num(a)} ${h.unit} | ${ratio} |`);
+    }
+  } else {
+    lines.push('| figure | value |', '|---|---:|');
+    for (const h of headlines(results.options)) {
+      const v = h.value(main);
+      if (v == null) continue;
+      lines.push(`| ${h.figure} | ${num(v)} ${h.unit} |`);
+    }
+  }
+  lines.push('', 'Latency columns read p50 / p90 / p99 / max, in milliseconds, from HDR histograms (hdr-histogram-js); open-loop latency runs from when a message was due to leave, so a server or driver falling behind shows in it.', '');
+  if (plotFiles.length) {
+    lines.push('## Plots', '');
+    for (const p of plotFiles) lines.push(`![${p.title}](${p.file})`, '');
+  }
+  for (const run of results.runs) {
+    lines.push(`## Details: ${run.label} (${run.shortCommit})`, '');
+    for (const s of run.scenarios) lines.push(...scenarioSection(run, s));
+  }
+  return lines.join('\n');
+}
+
+/** Writes results.json, summary.md and the SVG plots into `dir`; returns the file names. */
+export async function writeResults(dir: string, results: Results): Promise<string[]> {
+  results.problems = results.runs.flatMap(problemsOf);
+  const rendered = await plots(results.runs);
+  for (const p of rendered) writeFileSync(join(dir, p.file), p.svg);
+  writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(dir, 'summary.md'), summary(results, rendered) + '\n');
+  return ['results.json', 'summary.md', ...rendered.map((p) => p.file)];
+}

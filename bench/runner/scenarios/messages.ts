@@ -1,0 +1,104 @@
+import type { LoadResult } from '../../protocol.js';
+import { withEnvironment, type Environment } from '../environment.js';
+import { addVerification, emptyVerification, summarize, troubles, type LatencySummary } from '../figures.js';
+import { cpuShare } from '../processes.js';
+import { progress } from '../progress.js';
+import { round } from '../redis-stats.js';
+import type { ScenarioContext, ScenarioResult } from '../scenario.js';
+import { PASSWORD, userNames } from '../users.js';
+
+export interface PhaseFigures {
+  /** Delivered messages per second inside the measuring window. */
+  deliveredPerSecond: number;
+  latency: LatencySummary;
+  replyLatency: LatencySummary;
+  cpu: { server: number; redis: number; driver: number };
+  serverRssMiB: number;
+  troubles: string[];
+  driverLagged?: number;
+}
+
+export interface OpenLoopPoint extends PhaseFigures {
+  offered: number;
+  /** Delivered/offered below 0.9, or a p99 over a second, or the drain deadline passed. */
+  saturated: boolean;
+}
+
+/** Runs one load phase while sampling the server's and Redis's CPU. */
+async function measured(env: Environment, run: () => Promise<LoadResult>): Promise<{ result: LoadResult; figures: PhaseFigures }> {
+  const s0 = env.serverSample();
+  const r0 = env.redisSample();
+  const result = await run();
+  const s1 = env.serverSample();
+  const r1 = env.redisSample();
+  return {
+    result,
+    figures: {
+      deliveredPerSecond: round((result.measuredDeliveries * 1000) / result.measuredMs, 1),
+      latency: summarize(result.latency),
+      replyLatency: summarize(result.replyLatency),
+      cpu: { server: round(cpuShare(s0, s1)), redis: round(cpuShare(r0, r1)), driver: round(result.cpu.share) },
+      serverRssMiB: round(s1.rssBytes / 1024 / 1024, 1),
+      troubles: troubles(result.verification),
+      ...(result.driverLagged !== undefined ? { driverLagged: result.driverLagged } : {}),
+    },
+  };
+}
+
+/** Scenarios 1 and 2: direct messages between U users, closed loop then open loop, over one transport. */
+export async function directMessages(ctx: ScenarioContext, transport: 'tcp' | 'http'): Promise<ScenarioResult> {
+  const o = ctx.options;
+  const scenario = transport === 'tcp' ? 1 : 2;
+  const started = Date.now();
+  const users = userNames(transport === 'tcp' ? 'dm_t' : 'dm_h', 0, o.users);
+  const verification = emptyVerification();
+  const notes: string[] = [];
+  const result: ScenarioResult = {
+    scenario,
+    title: `Direct messages over ${transport === 'tcp' ? 'TCP' : 'HTTP long-poll'}`,
+    status: 'ok',
+    settings: { users: o.users, window: o.window, durationS: o.duration, warmupS: o.warmup, rates: o.rates, rateDurationS: o.rateDuration, bodyBytes: o.bodyBytes },
+    verification,
+    notes,
+    figures: {},
+    durationS: 0,
+  };
+  await withEnvironment({ serverRoot: ctx.serverRoot, users, drivers: 1, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
+    const [driver] = env.drivers;
+    const login = await driver.call('login', { transport, users, password: PASSWORD, concurrency: 16, deadlineMs: 120_000, poll: true, pollWait: 30 }, 150_000);
+    if (login.ok < 2) throw new Error(`only ${login.ok} of ${users.length} users logged in: ${JSON.stringify(login.refused)}`);
+    if (login.ok < users.length) notes.push(`${users.length - login.ok} of ${users.length} logins refused: ${JSON.stringify(login.refused)}`);
+
+    progress(`  closed loop: ${login.ok} users x ${o.window} in flight, ${o.warmup} s warm-up + ${o.duration} s`);
+    const closedMs = (o.warmup + o.duration) * 1000;
+    const closed = await measured(env, () =>
+      driver.call('closedLoop', { transport, window: o.window, warmupMs: o.warmup * 1000, durationMs: o.duration * 1000, drainMs: 15_000, bodyBytes: o.bodyBytes }, closedMs + 60_000),
+    );
+    addVerification(verification, closed.result.verification);
+    if (closed.result.deadlineHit) notes.push('closed loop: some messages were still undelivered 15 s after the load stopped (counted lost)');
+    progress(`  closed loop: ${closed.figures.deliveredPerSecond} msgs/s delivered, p99 ${closed.figures.latency.p99Ms} ms`);
+
+    const openLoop: OpenLoopPoint[] = [];
+    for (const rate of o.rates) {
+      progress(`  open loop: ${rate} msgs/s offered for ${o.rateDuration} s`);
+      const open = await measured(env, () =>
+        driver.call('openLoop', { transport, rate, durationMs: o.rateDuration * 1000, drainMs: 15_000, bodyBytes: o.bodyBytes, maxInFlight: 4000 }, o.rateDuration * 2000 + 60_000),
+      );
+      addVerification(verification, open.result.verification);
+      const saturated = open.figures.deliveredPerSecond < 0.9 * rate || open.figures.latency.p99Ms > 1000 || open.result.deadlineHit;
+      openLoop.push({ offered: rate, saturated, ...open.figures });
+      progress(`    delivered ${open.figures.deliveredPerSecond} msgs/s, p50 ${open.figures.latency.p50Ms} ms, p99 ${open.figures.latency.p99Ms} ms${saturated ? ' (saturated)' : ''}`);
+      if (saturated && rate >= o.rate && rate < o.rates[o.rates.length - 1]) {
+        notes.push(`open loop stopped at ${rate} msgs/s offered: saturated (higher rates not tried)`);
+        break;
+      }
+    }
+    const headline = openLoop.find((p) => p.offered === o.rate);
+    result.figures = { sessions: login.ok, closedLoop: closed.figures, openLoop, headline: { closedLoopMsgsPerSecond: closed.figures.deliveredPerSecond, openLoopRate: o.rate, openLoopLatency: headline?.latency ?? null } };
+    const stats = await env.driverStats();
+    const closedByServer = stats.reduce((a, s) => a + s.closedByServer, 0);
+    if (closedByServer) notes.push(`the server closed ${closedByServer} driver connections`);
+  });
+  result.durationS = Math.round((Date.now() - started) / 1000);
+  return result;
+}
