@@ -6,7 +6,7 @@ import { createHttpApp } from './http.js';
 import { Live } from './live.js';
 import { Metrics } from './metrics.js';
 import { startSweeper } from './sweeper.js';
-import { createTcpServer } from './tcp.js';
+import { createTcpServer, type TcpStats } from './tcp.js';
 
 export interface ReplicaOptions {
   ctx: Context;
@@ -26,6 +26,8 @@ export interface Replica {
   tcpPort: number;
   httpPort: number;
   metrics: Metrics;
+  /** What the TCP connections hold in memory right now. */
+  tcpStats(): TcpStats;
   /** Stop accepting, answer parked polls, send TCP clients session_end (shutdown). */
   drain(): void;
   /** Drain, then close the listeners. */
@@ -36,7 +38,9 @@ export interface Replica {
 export async function startReplica(o: ReplicaOptions): Promise<Replica> {
   const { ctx } = o;
   const metrics = new Metrics();
-  const live = new Live(ctx.state);
+  // The lobby tail never holds more than the store keeps: a cursor behind
+  // the store's cap is a gap whichever replica answers.
+  const live = new Live(ctx.state, 30_000, Math.min(1024, ctx.config.lobbyBacklog));
   await live.start();
   const proxies = new TrustedProxies(o.trustProxy);
   const tcp = createTcpServer({
@@ -83,6 +87,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     tcpPort,
     httpPort: o.httpPort,
     metrics,
+    tcpStats: () => tcp.stats(),
     drain,
     async close() {
       drain();

@@ -39,7 +39,18 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * (session-stream.ts). Both directions are bounded: the socket is paused
  * while too many lines wait, and nothing more is written while it is full.
  */
-export function createTcpServer(options: TcpOptions): { server: Server; shutdown(): void } {
+/** What the connections of one TCP server hold in memory right now. */
+export interface TcpStats {
+  connections: number;
+  /** Bytes written and not yet taken by the kernel, over all connections. */
+  outputBytes: number;
+  /** Command lines received and not yet run, over all connections. */
+  queuedLines: number;
+  /** Connections whose socket is paused because their lines piled up. */
+  paused: number;
+}
+
+export function createTcpServer(options: TcpOptions): { server: Server; shutdown(): void; stats(): TcpStats } {
   const connections = new Set<Connection>();
   const server = createServer((socket) => {
     const connection = new Connection(socket, options);
@@ -56,6 +67,11 @@ export function createTcpServer(options: TcpOptions): { server: Server; shutdown
     /** Tells every client the server is going away; their sessions stay resumable. */
     shutdown() {
       for (const connection of connections) connection.shutdown();
+    },
+    stats() {
+      const stats = { connections: connections.size, outputBytes: 0, queuedLines: 0, paused: 0 };
+      for (const connection of connections) connection.addStats(stats);
+      return stats;
     },
   };
 }
@@ -326,6 +342,12 @@ class Connection {
     stream.stop();
     const session = this.caller.session;
     if (session && !this.ending) this.o.ctx.state.saveCursor(session.user, session.token, stream.cursor).catch(() => undefined);
+  }
+
+  addStats(stats: TcpStats): void {
+    stats.outputBytes += this.socket.writableLength;
+    stats.queuedLines += this.lines.length;
+    if (this.paused) stats.paused++;
   }
 
   shutdown(): void {
