@@ -272,24 +272,23 @@ describe('keyboard and phone width', () => {
     webUsers.push(phone);
     const page = phone.page;
     // The page opens with the username field focused.
-    await eventually(async () => (await page.evaluate(() => document.activeElement?.id)) === 'username', () => 'focus on username');
+    await eventually(async () => (await phone.focusedId()) === 'username', () => 'focus on username');
     await page.keyboard.type('lando');
     await page.keyboard.press('Tab');
     await page.keyboard.type('wrong');
     await page.keyboard.press('Enter');
     await page.getByRole('alert').getByText('Invalid Password. Please try again').waitFor();
     // As the CLI: only the password is asked again.
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('password');
+    expect(await phone.focusedId()).toBe('password');
     await page.keyboard.type('cloudcity');
     await page.keyboard.press('Enter');
     await phone.line('Welcome to the greatest messaging application ever!').waitFor();
-    await eventually(async () => (await page.evaluate(() => document.activeElement?.id)) === 'line', () => 'focus on the input line');
+    await eventually(async () => (await phone.focusedId()) === 'line', () => 'focus on the input line');
     await page.keyboard.type('whoelsesince 60');
     await page.keyboard.press('Enter');
     await phone.line('> whoelsesince 60').waitFor();
 
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    expect(overflow).toBeLessThanOrEqual(0);
+    expect(await phone.horizontalOverflow()).toBeLessThanOrEqual(0);
     expect(phone.errors).toEqual([]);
   }, 60_000);
 });

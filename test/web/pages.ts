@@ -67,11 +67,20 @@ export class WebUser {
   }
 
   /** The session token the page keeps, or null once the session is over. */
-  token(): Promise<string | null> {
-    return this.page.evaluate(() => {
-      const saved = sessionStorage.getItem('im.session');
-      return saved ? (JSON.parse(saved) as { token: string }).token : null;
-    });
+  // Page-side code is passed as strings: the test project's types have no DOM.
+  async token(): Promise<string | null> {
+    const saved = await this.page.evaluate<string | null>("sessionStorage.getItem('im.session')");
+    return saved ? (JSON.parse(saved) as { token: string }).token : null;
+  }
+
+  /** The id of the focused element ('' if it has none). */
+  focusedId(): Promise<string> {
+    return this.page.evaluate<string>("document.activeElement ? document.activeElement.id : ''");
+  }
+
+  /** How many pixels the page is wider than the window (0 or less: no sideways scrolling). */
+  horizontalOverflow(): Promise<number> {
+    return this.page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
   }
 
   /** Logs the session out behind the page's back (test clean-up) and closes the context. */
