@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { cpus, freemem, release, totalmem, type as osType } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, freemem, loadavg, release, totalmem, type as osType } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseOptions, SCENARIOS, usage, UsageError, type Options } from './runner/options.js';
-import { build, stopAll } from './runner/processes.js';
+import { buildSnapshot, stopAll } from './runner/processes.js';
 import { progress } from './runner/progress.js';
 import { writeResults, type Run, type Results } from './runner/report.js';
 import type { ScenarioContext, ScenarioResult } from './runner/scenario.js';
@@ -63,10 +63,30 @@ async function runAll(label: string, root: string, options: Options): Promise<Ru
   const started = new Date();
   const commit = git(root, ['rev-parse', 'HEAD']);
   const dirty = git(root, ['status', '--porcelain', '--untracked-files=no']) !== '';
-  if (options.build) await build(root);
-  const ctx: ScenarioContext = { options, serverRoot: root, runId: randomBytes(4).toString('hex'), earlier: new Map() };
+  const serverDir = options.build ? await buildSnapshot(root) : root;
+  const ctx: ScenarioContext = { options, serverRoot: serverDir, runId: randomBytes(4).toString('hex'), earlier: new Map() };
   const scenarios: ScenarioResult[] = [];
-  for (const n of options.scenarios) {
+  try {
+    await runScenarios(label, ctx, scenarios);
+  } finally {
+    await stopAll();
+    if (serverDir !== root) rmSync(serverDir, { recursive: true, force: true });
+  }
+  return {
+    label,
+    serverRoot: root,
+    commit,
+    shortCommit: commit.slice(0, 7),
+    dirty,
+    measured: `the built server: ${options.build ? 'npm run build in a copy of the checkout\'s sources' : 'the checkout\'s existing dist/ (--no-build)'}, then node dist/transports/node.js <port> 60 ${options.timeout} --host 127.0.0.1 --http-port <port> --redis <url> --credentials <empty file> --command-rate 0 --login-rate 0 --byte-rate 0 (one replica, its own redis-server)`,
+    startedAt: started.toISOString(),
+    durationS: Math.round((Date.now() - started.getTime()) / 1000),
+    scenarios,
+  };
+}
+
+async function runScenarios(label: string, ctx: ScenarioContext, scenarios: ScenarioResult[]): Promise<void> {
+  for (const n of ctx.options.scenarios) {
     progress(`${label}: scenario ${n}: ${SCENARIOS[n]}`);
     const t0 = Date.now();
     let result: ScenarioResult;
@@ -90,17 +110,6 @@ async function runAll(label: string, root: string, options: Options): Promise<Ru
     scenarios.push(result);
     progress(`${label}: scenario ${n} ${result.status} in ${result.durationS} s`);
   }
-  return {
-    label,
-    serverRoot: root,
-    commit,
-    shortCommit: commit.slice(0, 7),
-    dirty,
-    measured: `the built server: npm run build, then node dist/transports/node.js <port> 60 ${options.timeout} --host 127.0.0.1 --http-port <port> --redis <url> --command-rate 0 --login-rate 0 --byte-rate 0 (one replica, real redis-server)`,
-    startedAt: started.toISOString(),
-    durationS: Math.round((Date.now() - started.getTime()) / 1000),
-    scenarios,
-  };
 }
 
 function commandLine(): string {
@@ -122,6 +131,12 @@ async function main(): Promise<number> {
     return 0;
   }
   const options = parsed;
+  if (options.render) {
+    const dir = resolve(options.render);
+    const files = await writeResults(dir, JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Results);
+    progress(`rendered again from ${join(dir, 'results.json')}: ${files.join(', ')}`);
+    return 0;
+  }
   options.serverRoot = resolve(options.serverRoot);
   if (options.baseline) options.baseline = resolve(options.baseline);
   for (const root of [options.serverRoot, options.baseline].filter(Boolean)) {
@@ -131,6 +146,7 @@ async function main(): Promise<number> {
     }
   }
   const started = new Date();
+  const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
   const runs: Run[] = [await runAll(options.baseline ? 'after' : 'run', options.serverRoot, options)];
   if (options.baseline) runs.push(await runAll('before', options.baseline, options));
 
@@ -157,6 +173,8 @@ async function main(): Promise<number> {
       node: process.version,
       redis: version(process.env.REDIS_SERVER ?? 'redis-server', ['--version']),
       openFileLimit: openFileLimit(),
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100),
     },
     users: 'bench users are created straight in Redis with a cheap scrypt hash (N=16, r=1, p=1) so scrypt is not what is measured; the server itself hashes with N=16384, r=8',
     runs,

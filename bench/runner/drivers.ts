@@ -33,12 +33,18 @@ export class DriverProcess {
     });
   }
 
-  /** Forks a driver (TypeScript through tsx: the bench is a tool; the server it measures is the built one). */
-  static async start(index: number, target: Target, runId: string): Promise<DriverProcess> {
+  /**
+   * Forks a driver (TypeScript through tsx: the bench is a tool; the server
+   * it measures is the built one). It loads while the server starts; init()
+   * then tells it where the server is.
+   */
+  static fork(index: number): DriverProcess {
     const child = fork(AGENT, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    const driver = new DriverProcess(index, track(`driver ${index}`, child));
-    await driver.call('init', { target, runId, driverIndex: index }, 30_000);
-    return driver;
+    return new DriverProcess(index, track(`driver ${index}`, child));
+  }
+
+  async init(target: Target, runId: string): Promise<void> {
+    await this.call('init', { target, runId, driverIndex: this.index }, 60_000);
   }
 
   get pid(): number {

@@ -42,6 +42,7 @@ export async function withEnvironment<T>(options: EnvironmentOptions, body: (env
   let admin: Redis | null = null;
   const drivers: DriverProcess[] = [];
   try {
+    for (let i = 0; i < options.drivers; i++) drivers.push(DriverProcess.fork(i));
     redis = await startRedis(dir);
     admin = new Redis(redis.url, { maxRetriesPerRequest: 1, lazyConnect: false });
     progress(`  redis-server pid ${redis.pid} on port ${redis.port}; creating ${options.users.length} users`);
@@ -49,7 +50,7 @@ export async function withEnvironment<T>(options: EnvironmentOptions, body: (env
     server = await startServer(options.serverRoot, redis.url, credentials, options.timeoutSeconds);
     progress(`  server pid ${server.pid} on TCP ${server.tcpPort}, HTTP ${server.httpPort}`);
     const target: Target = { host: '127.0.0.1', tcpPort: server.tcpPort, httpPort: server.httpPort };
-    for (let i = 0; i < options.drivers; i++) drivers.push(await DriverProcess.start(i, target, options.runId));
+    await Promise.all(drivers.map((d) => d.init(target, options.runId)));
     const s = server;
     const r = redis;
     return await body({

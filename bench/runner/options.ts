@@ -6,6 +6,8 @@ export interface Options {
   out: string;
   build: boolean;
   smoke: boolean;
+  /** Only write summary.md and the plots again from this results directory's results.json. */
+  render: string;
   /** Server inactivity timeout (s): long, so nobody is logged out mid-run. */
   timeout: number;
   maxPerDriver: number;
@@ -48,7 +50,7 @@ export interface Options {
 interface Flag {
   flag: string;
   key: keyof Options;
-  kind: 'int' | 'list' | 'text' | 'bool';
+  kind: 'int' | 'seconds' | 'list' | 'text' | 'bool';
   help: string;
 }
 
@@ -69,15 +71,16 @@ const flags: Flag[] = [
   { flag: '--out', key: 'out', kind: 'text', help: 'results directory (bench/results/<date>-<short commit>)' },
   { flag: '--no-build', key: 'build', kind: 'bool', help: 'run the dist/ already built instead of running npm run build' },
   { flag: '--smoke', key: 'smoke', kind: 'bool', help: 'tiny sizes: checks that the bench works, in seconds; its figures mean nothing' },
+  { flag: '--render', key: 'render', kind: 'text', help: 'write summary.md and the plots again from DIR/results.json, running nothing' },
   { flag: '--timeout', key: 'timeout', kind: 'int', help: 'server inactivity timeout in seconds (86400)' },
   { flag: '--max-per-driver', key: 'maxPerDriver', kind: 'int', help: 'connections per driver process; more drivers are started beyond it (8000)' },
   { flag: '--users', key: 'users', kind: 'int', help: '1, 2: users sending to each other (100)' },
   { flag: '--window', key: 'window', kind: 'int', help: '1, 2: messages each user keeps in flight, closed loop (8)' },
-  { flag: '--duration', key: 'duration', kind: 'int', help: '1, 2: seconds measured, closed loop (10)' },
-  { flag: '--warmup', key: 'warmup', kind: 'int', help: '1, 2: seconds of load before measuring, closed loop (2)' },
+  { flag: '--duration', key: 'duration', kind: 'seconds', help: '1, 2: seconds measured, closed loop (10)' },
+  { flag: '--warmup', key: 'warmup', kind: 'seconds', help: '1, 2: seconds of load before measuring, closed loop (2)' },
   { flag: '--rate', key: 'rate', kind: 'int', help: '1, 2: the headline offered rate, msgs/s, open loop (1000)' },
   { flag: '--rates', key: 'rates', kind: 'list', help: '1, 2: offered rates for the latency curve (250,500,1000,2000,4000,8000)' },
-  { flag: '--rate-duration', key: 'rateDuration', kind: 'int', help: '1, 2: seconds per offered rate (5)' },
+  { flag: '--rate-duration', key: 'rateDuration', kind: 'seconds', help: '1, 2: seconds per offered rate (5)' },
   { flag: '--body-bytes', key: 'bodyBytes', kind: 'int', help: '1, 2, 6: message text length (64)' },
   { flag: '--logins', key: 'logins', kind: 'int', help: '3: users logged in one after another (4000)' },
   { flag: '--login-step', key: 'loginStep', kind: 'int', help: '3: users per step of the curve (250)' },
@@ -91,7 +94,7 @@ const flags: Flag[] = [
   { flag: '--fanout', key: 'fanout', kind: 'list', help: '5: online recipients per broadcast (100,1000,2000)' },
   { flag: '--fanout-repeats', key: 'fanoutRepeats', kind: 'int', help: '5: broadcasts per size (5)' },
   { flag: '--fanout-deadline', key: 'fanoutDeadline', kind: 'int', help: '5: seconds before it stops growing and reports (300)' },
-  { flag: '--slow-duration', key: 'slowDuration', kind: 'int', help: '6: seconds the reader does not read (15)' },
+  { flag: '--slow-duration', key: 'slowDuration', kind: 'seconds', help: '6: seconds the reader does not read (15)' },
   { flag: '--slow-flood-rate', key: 'slowFloodRate', kind: 'int', help: '6: msgs/s sent to the reader (500)' },
   { flag: '--slow-body-bytes', key: 'slowBodyBytes', kind: 'int', help: '6: text length of those messages (900)' },
   { flag: '--slow-others', key: 'slowOthers', kind: 'int', help: '6: other users talking meanwhile (40)' },
@@ -109,6 +112,7 @@ export function defaults(repoRoot: string): Options {
     out: '',
     build: true,
     smoke: false,
+    render: '',
     timeout: 86400,
     maxPerDriver: 8000,
     users: 100,
@@ -146,11 +150,11 @@ export function defaults(repoRoot: string): Options {
 const smokeSizes: Partial<Options> = {
   users: 4,
   window: 2,
-  duration: 1,
+  duration: 0.5,
   warmup: 0,
   rate: 40,
   rates: [40],
-  rateDuration: 1,
+  rateDuration: 0.5,
   logins: 6,
   loginStep: 3,
   logoutSample: 1,
@@ -163,7 +167,7 @@ const smokeSizes: Partial<Options> = {
   fanout: [3],
   fanoutRepeats: 1,
   fanoutDeadline: 30,
-  slowDuration: 1,
+  slowDuration: 0.6,
   slowFloodRate: 20,
   slowBodyBytes: 100,
   slowOthers: 3,
@@ -195,6 +199,9 @@ export function parseOptions(argv: string[], repoRoot: string): Options | 'help'
     if (flag.kind === 'text') parsed = value;
     else if (flag.kind === 'int') {
       if (!/^\d+$/.test(value)) throw new UsageError(`${name} takes a non-negative integer, not ${value}`);
+      parsed = Number(value);
+    } else if (flag.kind === 'seconds') {
+      if (!/^\d+(\.\d+)?$/.test(value)) throw new UsageError(`${name} takes a number of seconds, not ${value}`);
       parsed = Number(value);
     } else {
       const items = value.split(',').filter(Boolean);
@@ -230,7 +237,7 @@ export function usage(): string {
     ...Object.entries(SCENARIOS).map(([n, what]) => `  ${n}  ${what}`),
     '',
     'Options:',
-    ...flags.map((f) => `  ${`${f.flag}${f.kind === 'bool' ? '' : f.kind === 'list' ? ' A,B' : f.kind === 'int' ? ' N' : ' DIR'}`.padEnd(26)} ${f.help}`),
+    ...flags.map((f) => `  ${`${f.flag}${f.kind === 'bool' ? '' : f.kind === 'list' ? ' A,B' : f.kind === 'int' ? ' N' : f.kind === 'seconds' ? ' S' : ' DIR'}`.padEnd(26)} ${f.help}`),
     '  --help                     this text',
   ].join('\n');
 }

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect, createServer } from 'node:net';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { progress } from './progress.js';
 
 /**
@@ -204,13 +205,26 @@ export async function startServer(root: string, redisUrl: string, credentials: s
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
 }
 
-/** `npm run build` in the server checkout, as an operator would. */
-export async function build(root: string): Promise<void> {
-  progress(`building ${root} (npm run build)`);
-  const child = start('npm run build', 'npm', ['run', 'build'], root);
+/** Paths in a checkout that are not sources: never copied into a snapshot. */
+const NOT_SOURCES = ['node_modules', '.git', 'dist', join('bench', 'results')];
+
+/**
+ * Copies the checkout's sources (as they are on disk, committed or not) to a
+ * temporary directory, links its node_modules, and runs `npm run build`
+ * there, as an operator would. The server then runs from the snapshot: other
+ * people editing or rebuilding the checkout meanwhile cannot change what is
+ * measured, and the checkout's own dist/ is left alone.
+ */
+export async function buildSnapshot(root: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'im-bench-server-'));
+  cpSync(root, dir, { recursive: true, filter: (source) => !NOT_SOURCES.includes(relative(root, source)) });
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  progress(`building a snapshot of ${root} in ${dir} (npm run build)`);
+  const child = start('npm run build', 'npm', ['run', 'build'], dir);
   await child.exited;
-  if (child.child.exitCode !== 0) throw new Error(`npm run build failed in ${root}:\n${child.output()}`);
-  if (!existsSync(join(root, 'dist', 'transports', 'node.js'))) throw new Error(`npm run build in ${root} made no dist/transports/node.js`);
+  if (child.child.exitCode !== 0) throw new Error(`npm run build failed in a snapshot of ${root}:\n${child.output()}`);
+  if (!existsSync(join(dir, 'dist', 'transports', 'node.js'))) throw new Error(`npm run build in a snapshot of ${root} made no dist/transports/node.js`);
+  return dir;
 }
 
 export interface ProcSample {

@@ -39,6 +39,9 @@ export interface Results {
     node: string;
     redis: string;
     openFileLimit: number | null;
+    /** 1, 5 and 15 minute load averages: other work on the machine competes with the bench. */
+    loadAverageAtStart: number[];
+    loadAverageAtEnd: number[];
   };
   users: string;
   runs: Run[];
@@ -223,7 +226,7 @@ export function summary(results: Results, plotFiles: { file: string; title: stri
   }
   lines.push(
     `- Command: \`${results.command}\` (${Math.round(results.durationS / 60)} min)`,
-    `- Machine: ${m.cores} cores (${m.cpuModel}), ${(m.memoryBytes / 1024 ** 3).toFixed(1)} GiB, ${m.os}, Node ${m.node}, ${m.redis.split(' ').slice(0, 3).join(' ')}, open-file limit ${m.openFileLimit ?? 'unknown'}`,
+    `- Machine: ${m.cores} cores (${m.cpuModel}), ${(m.memoryBytes / 1024 ** 3).toFixed(1)} GiB, ${m.os}, Node ${m.node}, ${m.redis.split(' ').slice(0, 3).join(' ')}, open-file limit ${m.openFileLimit ?? 'unknown'}; load average ${m.loadAverageAtStart?.join(' ') ?? '?'} at start, ${m.loadAverageAtEnd?.join(' ') ?? '?'} at the end (2.0 = both cores busy)`,
     `- Measured: ${main.measured}`,
     ...results.runs.map((r) => `- ${r.label}: ${r.serverRoot} at ${r.commit}${r.dirty ? ' with uncommitted changes' : ''}`),
     `- Users: ${results.users}`,

@@ -61,7 +61,7 @@ export async function capacity(ctx: ScenarioContext): Promise<ScenarioResult> {
   };
   await withEnvironment({ serverRoot: ctx.serverRoot, users: [...probes, ...tcpUsers, ...httpUsers], drivers: driverCount, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
     const left = () => Math.max(1000, deadline - Date.now());
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, o.smoke ? 100 : 1000));
     const idle = env.serverSample();
     const redisIdle = await memory(env.admin);
     const probeLogin = await env.drivers[0].call('login', { transport: 'tcp', users: probes, password: PASSWORD, concurrency: 1, deadlineMs: 30_000 }, 60_000);
@@ -116,7 +116,7 @@ export async function capacity(ctx: ScenarioContext): Promise<ScenarioResult> {
     }
     if (Object.keys(refused).length) notes.push(`refused logins: ${JSON.stringify(refused)}`);
     progress('  waiting for the server to finish delivering presence events');
-    const settled = await quiet(env, 2000, Math.min(120_000, Math.max(10_000, deadline - Date.now() + 60_000)));
+    const settled = await quiet(env, o.smoke ? 300 : 2000, Math.min(120_000, Math.max(10_000, deadline - Date.now() + 60_000)));
     if (!settled) notes.push('presence events were still arriving when the loaded figures were taken');
     const loaded = env.serverSample();
     const redisLoaded = await memory(env.admin);

@@ -36,7 +36,7 @@ export async function slowReader(ctx: ScenarioContext): Promise<ScenarioResult> 
     if (login.ok < users.length) throw new Error(`only ${login.ok} of ${users.length} users logged in: ${JSON.stringify(login.refused)}`);
     const othersFrom = 1 + flooders;
     const othersTo = othersFrom + o.slowOthers;
-    const controlMs = Math.max(1000, Math.round((o.slowDuration * 1000) / 2));
+    const controlMs = Math.max(300, Math.round((o.slowDuration * 1000) / 2));
     progress(`  control: ${o.slowOthers} users at ${o.slowRate} msgs/s for ${controlMs / 1000} s, everyone reading`);
     const control = await driver.call('openLoop', { transport: 'tcp', from: othersFrom, to: othersTo, rate: o.slowRate, durationMs: controlMs, drainMs: 10_000, bodyBytes: o.bodyBytes, maxInFlight: 2000 }, controlMs * 2 + 30_000);
     addVerification(verification, control.verification);
