@@ -112,9 +112,13 @@ export function createHttpApp(o: HttpOptions) {
       wake?.();
     };
     const stop = waitMs > 0 ? await live.listen(user, onWake) : () => undefined;
+    let linger = true;
     try {
       const first = await ctx.state.poll(user, token, after, eventsPerPoll);
-      if (!first.ok) return first.reason;
+      if (!first.ok) {
+        linger = first.reason !== 'none';
+        return first.reason;
+      }
       inboxGrew = false;
       let page = await readFeed(ctx, live, user, first.after, eventsPerPoll, first.inbox);
       let gap = page.gap;
@@ -141,7 +145,8 @@ export function createHttpApp(o: HttpOptions) {
       if (after === null && !sameCursor(page.cursor, first.after)) await ctx.state.saveCursor(user, token, page.cursor);
       return { ...page, gap };
     } finally {
-      stop();
+      // A wrong token leaves no subscription behind for the name it gave.
+      stop(linger);
     }
   }
 

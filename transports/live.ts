@@ -64,9 +64,11 @@ export class Live {
   /**
    * Adds a listener for a user's events and resolves once wake-ups for the
    * user are flowing: read only after this, so that no event falls between
-   * the read and the subscription. Returns the remover.
+   * the read and the subscription. Returns the remover; `remove(false)`
+   * drops an unused subscription at once instead of letting it linger (a
+   * poll whose token turned out wrong).
    */
-  async listen(user: string, listener: WakeHandler): Promise<() => void> {
+  async listen(user: string, listener: WakeHandler): Promise<(linger?: boolean) => void> {
     let entry = this.watched.get(user);
     if (!entry) {
       entry = { listeners: new Set(), ready: this.state.watch(user) };
@@ -78,25 +80,27 @@ export class Live {
     }
     entry.listeners.add(listener);
     const watched = entry;
-    const remove = () => {
+    const remove = (linger = true) => {
       watched.listeners.delete(listener);
-      if (watched.listeners.size > 0 || watched.linger) return;
-      watched.linger = setTimeout(() => {
+      if (watched.listeners.size > 0) return;
+      clearTimeout(watched.linger);
+      const drop = () => {
         if (this.watched.get(user) !== watched || watched.listeners.size > 0) return;
         this.watched.delete(user);
         this.state.unwatch(user).catch(() => undefined);
-      }, this.lingerMs);
+      };
+      if (!linger) {
+        drop();
+        return;
+      }
+      watched.linger = setTimeout(drop, this.lingerMs);
       watched.linger.unref();
     };
     try {
       await watched.ready;
     } catch (err) {
       // The subscription failed: forget it, so the next listener tries again.
-      remove();
-      if (this.watched.get(user) === watched && watched.listeners.size === 0) {
-        clearTimeout(watched.linger);
-        this.watched.delete(user);
-      }
+      remove(false);
       throw err;
     }
     return remove;
