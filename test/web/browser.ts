@@ -25,6 +25,15 @@ const flags = [
 
 const SETPRIV = '/usr/bin/setpriv';
 
+/** Browsers not closed yet: killed, and their profiles removed, if the test process exits first. */
+const open = new Map<ChildProcess, string>();
+process.once('exit', () => {
+  for (const [child, profile] of open) {
+    child.kill('SIGKILL');
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  }
+});
+
 export interface RunningBrowser {
   browser: Browser;
   pid: number;
@@ -42,6 +51,7 @@ export async function startBrowser(): Promise<RunningBrowser> {
     process.platform === 'linux' && existsSync(SETPRIV)
       ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', chromiumPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
       : spawn(chromiumPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  open.set(child, profile);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let output = '';
   const endpoint = await new Promise<string>((resolve, reject) => {
@@ -66,7 +76,8 @@ export async function startBrowser(): Promise<RunningBrowser> {
   }).catch(async (err) => {
     child.kill('SIGKILL');
     await exited;
-    rmSync(profile, { recursive: true, force: true });
+    open.delete(child);
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     throw err;
   });
 
@@ -89,6 +100,7 @@ export async function startBrowser(): Promise<RunningBrowser> {
         await exited;
         clearTimeout(force);
       }
+      open.delete(child);
       // Chromium's helper processes may still be finishing writes to the profile.
       rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
