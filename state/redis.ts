@@ -344,7 +344,7 @@ export class RedisState implements State {
 function lobbyEvent(id: number, entry: string): LobbyEvent | null {
   const space = entry.indexOf(' ');
   if (space < 0) return null;
-  return { id, skip: entry.slice(0, space).split(','), json: entry.slice(space + 1) };
+  return { id, skip: space === 0 ? [] : entry.slice(0, space).split(','), json: entry.slice(space + 1) };
 }
 
 /** Turns a read reply `{seq, from, gap, count, joined}` (after `offset` status fields) into events. */

@@ -2,7 +2,8 @@ import { Redis } from 'ioredis';
 import RedisMock from 'ioredis-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openState } from '../../state/connect.js';
-import type { EventPage, PollResult, State, StoredEvent } from '../../state/index.js';
+import type { Cursor } from '../../state/cursor.js';
+import type { Delivery, LobbyEvent, Page, PollResult, State } from '../../state/index.js';
 import { RedisState } from '../../state/redis.js';
 import { mockState } from '../support/context.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
@@ -14,11 +15,19 @@ import { startRedis, type RedisServer } from '../support/redis-server.js';
  * take real time, and those are awaited with bounded polls, never sleeps.
  */
 
+/** A plain client on the store, for writing data the way an older version did. */
+interface RawClient {
+  sadd(key: string, ...members: string[]): Promise<number>;
+  disconnect(): void;
+}
+
 /** A fresh, empty store: the State under test and more replicas on the same data. */
 interface Backend {
   state: State;
   /** Another State (another replica) on the same store. */
   replica(): Promise<State>;
+  /** A plain client on the same store. */
+  raw(): Promise<RawClient>;
 }
 
 type MakeState = () => Promise<Backend>;
@@ -34,17 +43,45 @@ function ev(n: number | string, type = 'message'): string {
   return JSON.stringify({ type, text: `event ${n}` });
 }
 
-/**
- * A page or poll result as this suite compares it: status, events, last and
- * gap (fields added to EventPage later are checked by tests of their own).
- */
-function view(r: EventPage | PollResult) {
-  if (!('events' in r)) return r;
-  const { events, last, gap } = r;
-  return 'ok' in r ? { ok: r.ok, events, last, gap } : { events, last, gap };
+/** A direct message: stored for an offline recipient too, closed with its offline flag. */
+function dm(event: string, from = ''): Delivery {
+  return { from, event, storable: true };
 }
 
-function ids(events: StoredEvent[]): number[] {
+/** Any other personal event (a private-chat signal): refused for an offline recipient, stored as is. */
+function signal(event: string, from = ''): Delivery {
+  return { from, event, storable: false };
+}
+
+/**
+ * A direct message as the store keeps it, closed with its offline flag (the
+ * literal form is checked by the deliver tests; this spares the others).
+ */
+function flagged(event: string, offline: boolean): string {
+  return `${event.slice(0, -1)},"offline":${offline}}`;
+}
+
+function cursor(inbox: number, lobby = 0): Cursor {
+  return { inbox, lobby };
+}
+
+/**
+ * A page as this suite compares it: events, last and gap (the cursor after
+ * it is checked by tests of their own).
+ */
+function view<E>(r: Page<E>) {
+  const { events, last, gap } = r;
+  return { events, last, gap };
+}
+
+/** A poll result as this suite compares it: status, the cursor read after, and the inbox half's events, last and gap. */
+function polled(r: PollResult) {
+  if (!r.ok) return r;
+  const { events, last, gap } = r.inbox;
+  return { ok: r.ok, after: r.after, events, last, gap };
+}
+
+function ids(events: { id: number }[]): number[] {
   return events.map((e) => e.id);
 }
 
@@ -53,6 +90,7 @@ function contract(name: string, makeState: MakeState) {
     let backend: Backend;
     let state: State;
     const opened: State[] = [];
+    const clients: RawClient[] = [];
 
     /** Another replica on the same store, closed after the test. */
     async function replica(): Promise<State> {
@@ -61,15 +99,22 @@ function contract(name: string, makeState: MakeState) {
       return r;
     }
 
+    /** A plain client on the same store, closed after the test. */
+    async function raw(): Promise<RawClient> {
+      const c = await backend.raw();
+      clients.push(c);
+      return c;
+    }
+
     /** Adds users (with hash `h-<user>`). */
     async function users(...names: string[]): Promise<void> {
       for (const u of names) expect(await state.addUser(u, `h-${u}`)).toBe(true);
     }
 
-    /** Adds a user and opens a session for it; returns the token. */
-    async function login(user: string, now = T0, token = `${user}:token`): Promise<string> {
+    /** Adds a user and opens a session for it (at lobby position `lobby`); returns the token. */
+    async function login(user: string, now = T0, token = `${user}:token`, lobby = 0): Promise<string> {
       if (!(await state.userExists(user))) await users(user);
-      const r = await state.openSession(user, token, now, '127.0.0.1');
+      const r = await state.openSession(user, token, now, '127.0.0.1', lobby);
       expect(r.ok).toBe(true);
       return token;
     }
@@ -97,6 +142,7 @@ function contract(name: string, makeState: MakeState) {
     });
 
     afterEach(async () => {
+      for (const c of clients.splice(0)) c.disconnect();
       for (const s of opened.splice(0)) await s.close();
       await state.close();
     });
@@ -106,6 +152,7 @@ function contract(name: string, makeState: MakeState) {
       expect(await state.listUsers()).toEqual([]);
       expect(await state.online()).toEqual([]);
       expect(await state.endedSince(0)).toEqual([]);
+      expect(await state.lobbyHead()).toBe(0);
     });
 
     describe('users', () => {
@@ -141,14 +188,14 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.loginRecord('alice')).toEqual({ hash: 'h-alice', lockedUntil: T0 + 60_000 });
         expect(await state.setPassword('alice', 'new-hash')).toBe(true);
         expect(await state.loginRecord('alice')).toEqual({ hash: 'new-hash', lockedUntil: 0 });
-        const opened = await state.openSession('alice', 'alice:t', T0, '127.0.0.1');
+        const opened = await state.openSession('alice', 'alice:t', T0, '127.0.0.1', 0);
         expect(opened.ok).toBe(true);
       });
 
       it('countPasswordFailure never creates a user (a removal may race a failed login)', async () => {
         expect(await state.countPasswordFailure('ghost', 1, T0 + 60_000)).toBe(false);
         expect(await state.userExists('ghost')).toBe(false);
-        const opened = await state.openSession('ghost', 'ghost:t', T0, '127.0.0.1');
+        const opened = await state.openSession('ghost', 'ghost:t', T0, '127.0.0.1', 0);
         expect(opened).toEqual({ ok: false, reason: 'invalid_user' });
       });
 
@@ -168,7 +215,8 @@ function contract(name: string, makeState: MakeState) {
         await state.markOnline('alice', T0);
         await state.block('alice', 'bob');
         await state.addPrivateRequest('alice', 'bob', T0 + 10_000);
-        expect(await state.deliver('alice', { from: '', online: ev(1) }, BIG_CAP)).toEqual({ ok: true, id: 1, online: true });
+        await state.checkSession('alice', token, T0, check({ set: { p2pHost: '192.0.2.7', p2pPort: '4567' } }));
+        expect(await state.deliver('alice', signal(ev(1)), BIG_CAP)).toEqual({ ok: true, id: 1, online: true });
 
         expect(await state.removeUser('alice')).toBe(true);
         expect(await state.userExists('alice')).toBe(false);
@@ -176,31 +224,46 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.listUsers()).toEqual(['bob']);
         expect(await state.online()).toEqual([]);
         expect(await state.blocked('alice')).toEqual([]);
+        expect(await state.blockedBy('bob')).toEqual([]);
         expect(await state.checkSession('alice', token, T0, check())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.peerListener('alice')).toBeNull();
         expect(await state.takePrivateRequest('alice', 'bob', T0)).toBe(false);
-        expect(await state.deliver('alice', { from: '', online: ev(2), offline: ev(2) }, BIG_CAP)).toEqual({
-          ok: false,
-          reason: 'invalid_user',
-        });
+        expect(await state.deliver('alice', dm(ev(2)), BIG_CAP)).toEqual({ ok: false, reason: 'invalid_user' });
         expect(await state.removeUser('alice')).toBe(false);
         expect(await state.removeUser('nobody')).toBe(false);
       });
 
+      it("removeUser takes the user out of others' block sets and the reverse index", async () => {
+        await users('alice', 'bob', 'carol', 'dave');
+        await state.block('alice', 'bob');
+        await state.block('alice', 'dave');
+        await state.block('carol', 'alice');
+        await state.block('dave', 'alice');
+        await state.block('carol', 'bob');
+
+        expect(await state.removeUser('alice')).toBe(true);
+        expect(await state.blocked('carol')).toEqual(['bob']);
+        expect(await state.blocked('dave')).toEqual([]);
+        expect(await state.blockedBy('bob')).toEqual(['carol']);
+        expect(await state.blockedBy('dave')).toEqual([]);
+        expect(await state.blockedBy('alice')).toEqual([]);
+        // A user added again under the same name starts with no blocks either way.
+        expect(await state.addUser('alice', 'h')).toBe(true);
+        expect(await state.blocked('alice')).toEqual([]);
+        expect(await state.blockedBy('alice')).toEqual([]);
+        expect(await state.deliver('carol', dm(ev(1), 'alice'), BIG_CAP)).toMatchObject({ ok: true });
+      });
+
       it('a removed user added again starts with an empty inbox', async () => {
         await users('alice');
-        await state.deliver('alice', { from: '', online: ev(1), offline: ev(1) }, BIG_CAP);
-        await state.deliver('alice', { from: '', online: ev(2), offline: ev(2) }, BIG_CAP);
+        await state.deliver('alice', dm(ev(1)), BIG_CAP);
+        await state.deliver('alice', dm(ev(2)), BIG_CAP);
         expect(await state.removeUser('alice')).toBe(true);
         expect(await state.addUser('alice', 'h')).toBe(true);
         expect(view(await state.read('alice', 0, 10))).toEqual({ events: [], last: 0, gap: false });
-        expect(await state.deliver('alice', { from: '', online: ev(3), offline: ev(3) }, BIG_CAP)).toEqual({
-          ok: true,
-          id: 1,
-          online: false,
-        });
+        expect(await state.deliver('alice', dm(ev(3)), BIG_CAP)).toEqual({ ok: true, id: 1, online: false });
       });
     });
-
     describe('login guards', () => {
       it('guardAddress with rate 0 never limits', async () => {
         for (let k = 0; k < 25; k++) {
@@ -290,27 +353,58 @@ function contract(name: string, makeState: MakeState) {
 
     describe('openSession', () => {
       it('refuses an unknown user', async () => {
-        expect(await state.openSession('nobody', 'nobody:t', T0, '127.0.0.1')).toEqual({ ok: false, reason: 'invalid_user' });
+        expect(await state.openSession('nobody', 'nobody:t', T0, '127.0.0.1', 0)).toEqual({ ok: false, reason: 'invalid_user' });
         expect(await state.userExists('nobody')).toBe(false);
       });
 
       it('opens a first session with nothing seen', async () => {
         await users('alice');
-        expect(await state.openSession('alice', 'alice:t', T0, '127.0.0.1')).toEqual({
+        expect(await state.openSession('alice', 'alice:t', T0, '127.0.0.1', 0)).toEqual({
           ok: true,
           seen: 0,
           page: { last: 0, first: 1 },
         });
-        expect(await state.checkSession('alice', 'alice:t', T0, check())).toEqual({ ok: true, p2pHost: '', p2pPort: '', cursor: 0 });
+        expect(await state.checkSession('alice', 'alice:t', T0, check())).toEqual({
+          ok: true,
+          p2pHost: '',
+          p2pPort: '',
+          cursor: { inbox: 0, lobby: 0 },
+        });
+      });
+
+      it('stores the cursor {inbox: seen, lobby: lobbyHead}', async () => {
+        const token = await login('alice');
+        expect(await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
+        expect(await state.appendLobby(['bob'], ev('p1', 'presence'), BIG_CAP)).toBe(1);
+        expect(await state.appendLobby(['bob'], ev('p2', 'presence'), BIG_CAP)).toBe(2);
+        const head = await state.lobbyHead();
+        expect(await state.openSession('alice', 'alice:t2', T0 + 2, '127.0.0.1', head)).toEqual({
+          ok: true,
+          seen: 1,
+          page: { last: 1, first: 1 },
+        });
+        expect(await state.checkSession('alice', 'alice:t2', T0 + 2, check())).toMatchObject({ ok: true, cursor: { inbox: 1, lobby: 2 } });
+        expect(polled(await state.poll('alice', 'alice:t2', null, 10))).toEqual({
+          ok: true,
+          after: { inbox: 1, lobby: 2 },
+          events: [],
+          last: 1,
+          gap: false,
+        });
+        // The lobby position is the caller's to give: the store takes it as it is.
+        const token3 = 'alice:t3';
+        expect((await state.endSession('alice', end('alice:t2', T0 + 3), BIG_CAP, RETAIN)).ok).toBe(true);
+        expect(await state.openSession('alice', token3, T0 + 4, '127.0.0.1', 41)).toMatchObject({ ok: true, seen: 2 });
+        expect(await state.checkSession('alice', token3, T0 + 4, check())).toMatchObject({ ok: true, cursor: { inbox: 2, lobby: 41 } });
       });
 
       it('refuses a second session while one is live, allows one after it ended', async () => {
         const token = await login('alice');
-        expect(await state.openSession('alice', 'alice:other', T0 + 1, '10.0.0.9')).toEqual({ ok: false, reason: 'already_logged_in' });
+        expect(await state.openSession('alice', 'alice:other', T0 + 1, '10.0.0.9', 0)).toEqual({ ok: false, reason: 'already_logged_in' });
         expect(await state.checkSession('alice', token, T0 + 1, check())).toMatchObject({ ok: true });
         expect(await state.checkSession('alice', 'alice:other', T0 + 1, check())).toEqual({ ok: false, reason: 'none' });
         expect((await state.endSession('alice', end(token, T0 + 2), BIG_CAP, RETAIN)).ok).toBe(true);
-        expect(await state.openSession('alice', 'alice:other', T0 + 3, '10.0.0.9')).toMatchObject({ ok: true });
+        expect(await state.openSession('alice', 'alice:other', T0 + 3, '10.0.0.9', 0)).toMatchObject({ ok: true });
         expect(await state.checkSession('alice', 'alice:other', T0 + 3, check())).toMatchObject({ ok: true });
         expect(await state.checkSession('alice', token, T0 + 3, check())).toEqual({ ok: false, reason: 'none' });
       });
@@ -318,38 +412,34 @@ function contract(name: string, makeState: MakeState) {
       it('refuses a locked account while the lock lasts', async () => {
         await users('alice');
         expect(await state.countPasswordFailure('alice', 1, T0 + 5000)).toBe(true);
-        expect(await state.openSession('alice', 'alice:t', T0, '127.0.0.1')).toEqual({ ok: false, reason: 'account_blocked' });
-        expect(await state.openSession('alice', 'alice:t', T0 + 4999, '127.0.0.1')).toEqual({ ok: false, reason: 'account_blocked' });
+        expect(await state.openSession('alice', 'alice:t', T0, '127.0.0.1', 0)).toEqual({ ok: false, reason: 'account_blocked' });
+        expect(await state.openSession('alice', 'alice:t', T0 + 4999, '127.0.0.1', 0)).toEqual({ ok: false, reason: 'account_blocked' });
         expect(await state.checkSession('alice', 'alice:t', T0, check())).toEqual({ ok: false, reason: 'none' });
-        expect(await state.openSession('alice', 'alice:t', T0 + 5000, '127.0.0.1')).toMatchObject({ ok: true });
+        expect(await state.openSession('alice', 'alice:t', T0 + 5000, '127.0.0.1', 0)).toMatchObject({ ok: true });
       });
 
       it('starts after what the last session saw: its session_end event', async () => {
         const token = await login('alice');
-        expect(await state.deliver('alice', { from: '', online: ev(1) }, BIG_CAP)).toMatchObject({ ok: true, id: 1 });
-        expect(await state.deliver('alice', { from: '', online: ev(2) }, BIG_CAP)).toMatchObject({ ok: true, id: 2 });
+        expect(await state.deliver('alice', signal(ev(1)), BIG_CAP)).toMatchObject({ ok: true, id: 1 });
+        expect(await state.deliver('alice', signal(ev(2)), BIG_CAP)).toMatchObject({ ok: true, id: 2 });
         expect(await state.endSession('alice', end(token, T0 + 10), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 3 });
-        expect(await state.deliver('alice', { from: 'bob', online: ev(4), offline: ev('stored 4') }, BIG_CAP)).toEqual({
-          ok: true,
-          id: 4,
-          online: false,
-        });
-        expect(await state.openSession('alice', 'alice:t2', T0 + 20, '127.0.0.1')).toEqual({
+        expect(await state.deliver('alice', dm(ev(4), 'bob'), BIG_CAP)).toEqual({ ok: true, id: 4, online: false });
+        expect(await state.openSession('alice', 'alice:t2', T0 + 20, '127.0.0.1', 0)).toEqual({
           ok: true,
           seen: 3,
           page: { last: 4, first: 1 },
         });
-        expect(await state.checkSession('alice', 'alice:t2', T0 + 20, check())).toMatchObject({ ok: true, cursor: 3 });
-        expect(view(await state.read('alice', 3, 10))).toEqual({ events: [{ id: 4, json: ev('stored 4') }], last: 4, gap: false });
+        expect(await state.checkSession('alice', 'alice:t2', T0 + 20, check())).toMatchObject({ ok: true, cursor: { inbox: 3, lobby: 0 } });
+        expect(view(await state.read('alice', 3, 10))).toEqual({ events: [{ id: 4, json: flagged(ev(4), true) }], last: 4, gap: false });
       });
 
       it('reports the first event still kept when the backlog was trimmed', async () => {
         const token = await login('alice');
         expect(await state.endSession('alice', end(token, T0 + 10), 2, RETAIN)).toEqual({ ok: true, id: 1 });
         for (let n = 2; n <= 4; n++) {
-          expect(await state.deliver('alice', { from: '', online: ev(n), offline: ev(n) }, 2)).toEqual({ ok: true, id: n, online: false });
+          expect(await state.deliver('alice', dm(ev(n)), 2)).toEqual({ ok: true, id: n, online: false });
         }
-        expect(await state.openSession('alice', 'alice:t2', T0 + 20, '127.0.0.1')).toEqual({
+        expect(await state.openSession('alice', 'alice:t2', T0 + 20, '127.0.0.1', 0)).toEqual({
           ok: true,
           seen: 1,
           page: { last: 4, first: 3 },
@@ -373,19 +463,19 @@ function contract(name: string, makeState: MakeState) {
           ok: true,
           p2pHost: '192.0.2.7',
           p2pPort: '4567',
-          cursor: 0,
+          cursor: { inbox: 0, lobby: 0 },
         });
         expect(await state.checkSession('alice', token, T0 + 1, check())).toEqual({
           ok: true,
           p2pHost: '192.0.2.7',
           p2pPort: '4567',
-          cursor: 0,
+          cursor: { inbox: 0, lobby: 0 },
         });
-        expect(await state.checkSession('alice', token, T0 + 2, check({ set: { cursor: '12' } }))).toEqual({
+        expect(await state.checkSession('alice', token, T0 + 2, check({ set: { cursorInbox: '12', cursorLobby: '34' } }))).toEqual({
           ok: true,
           p2pHost: '192.0.2.7',
           p2pPort: '4567',
-          cursor: 12,
+          cursor: { inbox: 12, lobby: 34 },
         });
       });
 
@@ -434,30 +524,118 @@ function contract(name: string, makeState: MakeState) {
 
       it('reports an ended session with its reason and cursor', async () => {
         const token = await login('alice');
-        expect(await state.checkSession('alice', token, T0, check({ set: { cursor: '0' } }))).toMatchObject({ ok: true });
-        await state.deliver('alice', { from: '', online: ev(1) }, BIG_CAP);
-        expect(view(await state.poll('alice', token, null, 10))).toMatchObject({ ok: true, last: 1 });
+        await state.deliver('alice', signal(ev(1)), BIG_CAP);
+        await state.saveCursor('alice', token, cursor(1, 7));
         expect(await state.endSession('alice', end(token, T0 + 10, { reason: 'timeout' }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 2 });
         expect(await state.checkSession('alice', token, T0 + 20, check({ touch: true, rate: 1, burst: 1 }))).toEqual({
           ok: false,
           reason: 'ended',
-          cursor: 1,
+          cursor: { inbox: 1, lobby: 7 },
           ended: 'timeout',
         });
         expect(await state.checkSession('alice', 'alice:wrong', T0 + 20, check())).toEqual({ ok: false, reason: 'none' });
 
-        const token2 = await login('alice', T0 + 30, 'alice:t2');
+        const token2 = await login('alice', T0 + 30, 'alice:t2', 9);
         expect(await state.endSession('alice', end(token2, T0 + 40, { reason: 'logout' }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 3 });
-        expect(await state.checkSession('alice', token2, T0 + 50, check())).toEqual({ ok: false, reason: 'ended', cursor: 2, ended: 'logout' });
+        expect(await state.checkSession('alice', token2, T0 + 50, check())).toEqual({
+          ok: false,
+          reason: 'ended',
+          cursor: { inbox: 2, lobby: 9 },
+          ended: 'logout',
+        });
+      });
+    });
+
+    describe('peerListener', () => {
+      it('is null until a session sets p2pHost and p2pPort through checkSession', async () => {
+        await users('alice', 'bob');
+        expect(await state.peerListener('alice')).toBeNull();
+        const token = await login('alice');
+        expect(await state.peerListener('alice')).toBeNull();
+        await state.checkSession('alice', token, T0, check({ set: { p2pHost: '192.0.2.7', p2pPort: '4567' } }));
+        expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
+        expect(await state.peerListener('bob')).toBeNull();
+        expect(await state.peerListener('nobody')).toBeNull();
+        // Another replica sees it too.
+        const other = await replica();
+        expect(await other.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
+      });
+
+      it('is null with only one of host and port', async () => {
+        const token = await login('alice');
+        await state.checkSession('alice', token, T0, check({ set: { p2pHost: '192.0.2.7' } }));
+        expect(await state.peerListener('alice')).toBeNull();
+        const bob = await login('bob');
+        await state.checkSession('bob', bob, T0, check({ set: { p2pPort: '4567' } }));
+        expect(await state.peerListener('bob')).toBeNull();
+      });
+
+      it('is not carried over into the next session', async () => {
+        const token = await login('alice');
+        await state.checkSession('alice', token, T0, check({ set: { p2pHost: '192.0.2.7', p2pPort: '4567' } }));
+        expect((await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).ok).toBe(true);
+        await login('alice', T0 + 2, 'alice:t2');
+        expect(await state.peerListener('alice')).toBeNull();
+      });
+    });
+
+    describe('saveCursor', () => {
+      it('records both positions, which poll without `after` and checkSession then return', async () => {
+        const token = await login('alice');
+        for (let n = 1; n <= 3; n++) await state.deliver('alice', signal(ev(n)), BIG_CAP);
+        await state.saveCursor('alice', token, cursor(2, 5));
+        expect(await state.checkSession('alice', token, T0, check())).toEqual({
+          ok: true,
+          p2pHost: '',
+          p2pPort: '',
+          cursor: { inbox: 2, lobby: 5 },
+        });
+        expect(polled(await state.poll('alice', token, null, 10))).toEqual({
+          ok: true,
+          after: { inbox: 2, lobby: 5 },
+          events: [{ id: 3, json: ev(3) }],
+          last: 3,
+          gap: false,
+        });
+        // Another replica reads the same stored cursor.
+        const other = await replica();
+        expect(await other.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 2, lobby: 5 } });
+      });
+
+      it('has no effect with a wrong token, without a session, or on an ended session', async () => {
+        await users('bob');
+        await state.saveCursor('bob', 'bob:token', cursor(4, 4));
+        expect(await state.checkSession('bob', 'bob:token', T0, check())).toEqual({ ok: false, reason: 'none' });
+
+        const token = await login('alice');
+        await state.saveCursor('alice', token, cursor(1, 1));
+        await state.saveCursor('alice', 'alice:wrong', cursor(9, 9));
+        await state.saveCursor('alice', '', cursor(9, 9));
+        expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 1, lobby: 1 } });
+
+        expect(await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
+        await state.saveCursor('alice', token, cursor(9, 9));
+        expect(await state.checkSession('alice', token, T0 + 2, check())).toMatchObject({
+          ok: false,
+          reason: 'ended',
+          cursor: { inbox: 1, lobby: 1 },
+        });
+      });
+
+      it('is not activity: the idle timer keeps running', async () => {
+        const token = await login('alice', T0);
+        await state.saveCursor('alice', token, cursor(0, 3));
+        expect(await state.endSession('alice', end('', T0 + 9000, { reason: 'timeout', idleSince: T0 }), BIG_CAP, RETAIN)).toEqual({
+          ok: true,
+          id: 1,
+        });
       });
     });
 
     describe('deliver', () => {
       it('refuses an unknown user', async () => {
-        expect(await state.deliver('nobody', { from: '', online: ev(1), offline: ev(1) }, BIG_CAP)).toEqual({
-          ok: false,
-          reason: 'invalid_user',
-        });
+        expect(await state.deliver('nobody', dm(ev(1)), BIG_CAP)).toEqual({ ok: false, reason: 'invalid_user' });
+        expect(await state.deliver('nobody', signal(ev(1)), BIG_CAP)).toEqual({ ok: false, reason: 'invalid_user' });
         expect(await state.userExists('nobody')).toBe(false);
       });
 
@@ -465,15 +643,12 @@ function contract(name: string, makeState: MakeState) {
         await users('alice', 'bob', 'carol');
         await login('alice');
         expect(await state.block('alice', 'bob')).toBe(true);
-        expect(await state.deliver('alice', { from: 'bob', online: ev(1), offline: ev(1) }, BIG_CAP)).toEqual({ ok: false, reason: 'blocked' });
-        expect(await state.deliver('alice', { from: 'carol', online: ev(2) }, BIG_CAP)).toEqual({ ok: true, id: 1, online: true });
-        expect(await state.deliver('alice', { from: '', online: ev(3) }, BIG_CAP)).toEqual({ ok: true, id: 2, online: true });
+        expect(await state.deliver('alice', dm(ev(1), 'bob'), BIG_CAP)).toEqual({ ok: false, reason: 'blocked' });
+        expect(await state.deliver('alice', signal(ev(1), 'bob'), BIG_CAP)).toEqual({ ok: false, reason: 'blocked' });
+        expect(await state.deliver('alice', signal(ev(2), 'carol'), BIG_CAP)).toEqual({ ok: true, id: 1, online: true });
+        expect(await state.deliver('alice', signal(ev(3)), BIG_CAP)).toEqual({ ok: true, id: 2, online: true });
         // Blocks are one-way.
-        expect(await state.deliver('bob', { from: 'alice', online: ev(4), offline: ev(4) }, BIG_CAP)).toEqual({
-          ok: true,
-          id: 1,
-          online: false,
-        });
+        expect(await state.deliver('bob', dm(ev(4), 'alice'), BIG_CAP)).toEqual({ ok: true, id: 1, online: false });
         expect(view(await state.read('alice', 0, 10))).toEqual({
           events: [
             { id: 1, json: ev(2) },
@@ -484,44 +659,68 @@ function contract(name: string, makeState: MakeState) {
         });
       });
 
-      it('to an offline user: dropped without an offline form, stored in its offline form otherwise', async () => {
+      it("to an offline user: not storable is refused as 'offline' and stores nothing; storable is stored, closed with \"offline\":true", async () => {
         await users('alice');
-        expect(await state.deliver('alice', { from: 'bob', online: ev('live') }, BIG_CAP)).toEqual({ ok: false, reason: 'offline' });
+        expect(await state.deliver('alice', signal(ev('signal'), 'bob'), BIG_CAP)).toEqual({ ok: false, reason: 'offline' });
         expect(view(await state.read('alice', 0, 10))).toEqual({ events: [], last: 0, gap: false });
-        expect(await state.deliver('alice', { from: 'bob', online: ev('live'), offline: ev('stored') }, BIG_CAP)).toEqual({
+        expect(await state.deliver('alice', dm('{"type":"message","from":"bob","text":"hi"}', 'bob'), BIG_CAP)).toEqual({
           ok: true,
           id: 1,
           online: false,
         });
-        expect(view(await state.read('alice', 0, 10))).toEqual({ events: [{ id: 1, json: ev('stored') }], last: 1, gap: false });
+        const [stored] = (await state.read('alice', 0, 10)).events;
+        expect(stored).toEqual({ id: 1, json: '{"type":"message","from":"bob","text":"hi","offline":true}' });
+        expect(JSON.parse(stored.json)).toEqual({ type: 'message', from: 'bob', text: 'hi', offline: true });
       });
 
-      it('to an online user: stored in its online form', async () => {
+      it('to an online user: not storable is stored as is; storable is closed with "offline":false', async () => {
         await login('alice');
-        expect(await state.deliver('alice', { from: 'bob', online: ev('live'), offline: ev('stored') }, BIG_CAP)).toEqual({
+        expect(await state.deliver('alice', signal('{"type":"private_request","from":"bob"}', 'bob'), BIG_CAP)).toEqual({
           ok: true,
           id: 1,
           online: true,
         });
-        expect(view(await state.read('alice', 0, 10))).toEqual({ events: [{ id: 1, json: ev('live') }], last: 1, gap: false });
+        expect(await state.deliver('alice', dm('{"type":"message","from":"bob","text":"hi"}', 'bob'), BIG_CAP)).toEqual({
+          ok: true,
+          id: 2,
+          online: true,
+        });
+        const events = (await state.read('alice', 0, 10)).events;
+        expect(events).toEqual([
+          { id: 1, json: '{"type":"private_request","from":"bob"}' },
+          { id: 2, json: '{"type":"message","from":"bob","text":"hi","offline":false}' },
+        ]);
+        expect(JSON.parse(events[1].json)).toEqual({ type: 'message', from: 'bob', text: 'hi', offline: false });
+      });
+
+      it('the offline flag keeps a direct message valid JSON, its body byte for byte', async () => {
+        await users('alice');
+        const message = { type: 'message', from: 'bob', text: ' two  spaces, "quoted" \\ ünïcödé 🙂 {braces} }', at: T0 };
+        const body = JSON.stringify(message);
+        expect(await state.deliver('alice', dm(body, 'bob'), BIG_CAP)).toMatchObject({ ok: true, online: false });
+        await login('alice');
+        expect(await state.deliver('alice', dm(body, 'bob'), BIG_CAP)).toMatchObject({ ok: true, online: true });
+        const events = (await state.read('alice', 0, 10)).events;
+        expect(events.map((e) => e.json)).toEqual([`${body.slice(0, -1)},"offline":true}`, `${body.slice(0, -1)},"offline":false}`]);
+        expect(events.map((e) => JSON.parse(e.json))).toEqual([
+          { ...message, offline: true },
+          { ...message, offline: false },
+        ]);
       });
 
       it('a user whose session ended is offline', async () => {
         const token = await login('alice');
         expect(await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
-        expect(await state.deliver('alice', { from: '', online: ev('signal') }, BIG_CAP)).toEqual({ ok: false, reason: 'offline' });
-        expect(await state.deliver('alice', { from: '', online: ev('live'), offline: ev('stored') }, BIG_CAP)).toEqual({
-          ok: true,
-          id: 2,
-          online: false,
-        });
+        expect(await state.deliver('alice', signal(ev('signal')), BIG_CAP)).toEqual({ ok: false, reason: 'offline' });
+        expect(await state.deliver('alice', dm(ev('message')), BIG_CAP)).toEqual({ ok: true, id: 2, online: false });
+        expect((await state.read('alice', 1, 10)).events).toEqual([{ id: 2, json: flagged(ev('message'), true) }]);
       });
 
       it('gives consecutive ids across online, offline and session_end events', async () => {
         await users('alice');
         const got: number[] = [];
         const push = async (online: boolean) => {
-          const r = await state.deliver('alice', { from: '', online: ev('on'), offline: ev('off') }, BIG_CAP);
+          const r = await state.deliver('alice', dm(ev('m')), BIG_CAP);
           expect(r).toMatchObject({ ok: true, online });
           if (r.ok) got.push(r.id);
         };
@@ -540,9 +739,7 @@ function contract(name: string, makeState: MakeState) {
         await users('alice');
         const other = await replica();
         const results = await Promise.all(
-          Array.from({ length: 30 }, (_v, n) =>
-            (n % 2 === 0 ? state : other).deliver('alice', { from: '', online: ev(n), offline: ev(n) }, BIG_CAP),
-          ),
+          Array.from({ length: 30 }, (_v, n) => (n % 2 === 0 ? state : other).deliver('alice', dm(ev(n)), BIG_CAP)),
         );
         const got = results.map((r) => (r.ok ? r.id : -1)).sort((a, b) => a - b);
         expect(got).toEqual(Array.from({ length: 30 }, (_v, n) => n + 1));
@@ -551,15 +748,16 @@ function contract(name: string, makeState: MakeState) {
         expect(ids(page.events)).toEqual(got);
         // Each id names the event that delivery stored.
         const byId = new Map(page.events.map((e) => [e.id, e.json]));
-        results.forEach((r, n) => expect(r.ok && byId.get(r.id)).toBe(ev(n)));
+        results.forEach((r, n) => expect(r.ok && byId.get(r.id)).toBe(flagged(ev(n), true)));
       });
     });
 
     describe('read', () => {
+      /** A user who is online, so events are stored exactly as delivered. */
       async function fill(user: string, count: number, cap = BIG_CAP): Promise<void> {
-        await users(user);
+        await login(user);
         for (let n = 1; n <= count; n++) {
-          expect(await state.deliver(user, { from: '', online: ev(n), offline: ev(n) }, cap)).toMatchObject({ ok: true, id: n });
+          expect(await state.deliver(user, signal(ev(n)), cap)).toMatchObject({ ok: true, id: n });
         }
       }
 
@@ -639,13 +837,13 @@ function contract(name: string, makeState: MakeState) {
       });
 
       it('keeps event bodies byte for byte', async () => {
-        await users('alice');
+        await login('alice');
         const bodies = [
           JSON.stringify({ type: 'message', text: 'héllo wörld ✓ 日本語 🙂' }),
           JSON.stringify({ type: 'message', text: 'line\nbreak "quoted" \\ back\tslash' }),
           JSON.stringify({ type: 'message', text: ' ' }),
         ];
-        for (const body of bodies) await state.deliver('alice', { from: '', online: body, offline: body }, BIG_CAP);
+        for (const body of bodies) await state.deliver('alice', signal(body), BIG_CAP);
         expect((await state.read('alice', 0, 10)).events).toEqual(bodies.map((json, k) => ({ id: k + 1, json })));
       });
     });
@@ -654,23 +852,24 @@ function contract(name: string, makeState: MakeState) {
       async function session(count: number): Promise<string> {
         const token = await login('alice');
         for (let n = 1; n <= count; n++) {
-          expect(await state.deliver('alice', { from: '', online: ev(n) }, BIG_CAP)).toEqual({ ok: true, id: n, online: true });
+          expect(await state.deliver('alice', signal(ev(n)), BIG_CAP)).toEqual({ ok: true, id: n, online: true });
         }
         return token;
       }
 
       it('is none without the session token', async () => {
         await users('alice');
-        expect(view(await state.poll('alice', 'alice:t', null, 10))).toEqual({ ok: false, reason: 'none' });
+        expect(polled(await state.poll('alice', 'alice:t', null, 10))).toEqual({ ok: false, reason: 'none' });
         await session(2);
-        expect(view(await state.poll('alice', 'alice:wrong', 0, 10))).toEqual({ ok: false, reason: 'none' });
-        expect(view(await state.poll('alice', 'alice:wrong', null, 10))).toEqual({ ok: false, reason: 'none' });
+        expect(polled(await state.poll('alice', 'alice:wrong', cursor(0), 10))).toEqual({ ok: false, reason: 'none' });
+        expect(polled(await state.poll('alice', 'alice:wrong', null, 10))).toEqual({ ok: false, reason: 'none' });
       });
 
-      it('with `after` returns the events after it and acknowledges it as the stored cursor', async () => {
+      it('with `after` returns the inbox events after it and acknowledges both positions as the stored cursor', async () => {
         const token = await session(4);
-        expect(view(await state.poll('alice', token, 1, 2))).toEqual({
+        expect(polled(await state.poll('alice', token, cursor(1, 7), 2))).toEqual({
           ok: true,
+          after: { inbox: 1, lobby: 7 },
           events: [
             { id: 2, json: ev(2) },
             { id: 3, json: ev(3) },
@@ -678,16 +877,22 @@ function contract(name: string, makeState: MakeState) {
           last: 4,
           gap: false,
         });
-        expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: 1 });
+        expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 1, lobby: 7 } });
         // Acknowledging is not reading: the stored cursor does not move past `after`.
-        expect(ids(((await state.poll('alice', token, null, 10)) as { events: StoredEvent[] }).events)).toEqual([2, 3, 4]);
+        expect(polled(await state.poll('alice', token, null, 10))).toMatchObject({ ok: true, after: { inbox: 1, lobby: 7 } });
+        const again = await state.poll('alice', token, null, 10);
+        expect(again.ok && ids(again.inbox.events)).toEqual([2, 3, 4]);
+        // A later acknowledgement replaces both positions, whichever way they moved.
+        expect(polled(await state.poll('alice', token, cursor(3, 2), 10))).toMatchObject({ ok: true, after: { inbox: 3, lobby: 2 } });
+        expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 3, lobby: 2 } });
       });
 
-      it('without `after` reads from the stored cursor and advances it past what it returned', async () => {
+      it('without `after` reads from the stored cursor, returns it, and leaves it for the caller to save', async () => {
         const token = await session(5);
         const first = await state.poll('alice', token, null, 2);
-        expect(view(first)).toEqual({
+        expect(polled(first)).toEqual({
           ok: true,
+          after: { inbox: 0, lobby: 0 },
           events: [
             { id: 1, json: ev(1) },
             { id: 2, json: ev(2) },
@@ -695,37 +900,68 @@ function contract(name: string, makeState: MakeState) {
           last: 5,
           gap: false,
         });
-        expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: 2 });
-        expect(ids(((await state.poll('alice', token, null, 10)) as { events: StoredEvent[] }).events)).toEqual([3, 4, 5]);
-        expect(view(await state.poll('alice', token, null, 10))).toEqual({ ok: true, events: [], last: 5, gap: false });
-        expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: 5 });
-        await state.deliver('alice', { from: '', online: ev(6) }, BIG_CAP);
-        expect(view(await state.poll('alice', token, null, 10))).toEqual({ ok: true, events: [{ id: 6, json: ev(6) }], last: 6, gap: false });
+        expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 0, lobby: 0 } });
+        expect(polled(await state.poll('alice', token, null, 2))).toEqual(polled(first));
+        await state.saveCursor('alice', token, cursor(first.ok ? first.inbox.cursor : -1, 4));
+        expect(polled(await state.poll('alice', token, null, 10))).toEqual({
+          ok: true,
+          after: { inbox: 2, lobby: 4 },
+          events: [
+            { id: 3, json: ev(3) },
+            { id: 4, json: ev(4) },
+            { id: 5, json: ev(5) },
+          ],
+          last: 5,
+          gap: false,
+        });
+        await state.saveCursor('alice', token, cursor(5, 4));
+        expect(polled(await state.poll('alice', token, null, 10))).toEqual({ ok: true, after: { inbox: 5, lobby: 4 }, events: [], last: 5, gap: false });
+        await state.deliver('alice', signal(ev(6)), BIG_CAP);
+        expect(polled(await state.poll('alice', token, null, 10))).toEqual({
+          ok: true,
+          after: { inbox: 5, lobby: 4 },
+          events: [{ id: 6, json: ev(6) }],
+          last: 6,
+          gap: false,
+        });
       });
 
       it('starts a new session at the cursor openSession reported', async () => {
         const token = await session(2);
         expect(await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 3 });
-        await state.deliver('alice', { from: '', online: ev(4), offline: ev('stored 4') }, BIG_CAP);
-        const token2 = await login('alice', T0 + 2, 'alice:t2');
-        expect(view(await state.poll('alice', token2, null, 10))).toEqual({ ok: true, events: [{ id: 4, json: ev('stored 4') }], last: 4, gap: false });
+        await state.deliver('alice', dm(ev(4)), BIG_CAP);
+        const token2 = await login('alice', T0 + 2, 'alice:t2', 6);
+        expect(polled(await state.poll('alice', token2, null, 10))).toEqual({
+          ok: true,
+          after: { inbox: 3, lobby: 6 },
+          events: [{ id: 4, json: flagged(ev(4), true) }],
+          last: 4,
+          gap: false,
+        });
       });
 
-      it("a poll's cursor is the last event it returned, else the cursor it read after", async () => {
+      it("the inbox half's cursor is the last event it returned, else the position it read after", async () => {
         const token = await session(4);
-        expect(await state.poll('alice', token, null, 3)).toMatchObject({ ok: true, cursor: 3 });
-        expect(await state.poll('alice', token, null, 10)).toMatchObject({ ok: true, cursor: 4 });
-        expect(await state.poll('alice', token, null, 10)).toMatchObject({ ok: true, events: [], cursor: 4 });
-        expect(await state.poll('alice', token, 1, 2)).toMatchObject({ ok: true, cursor: 3 });
-        expect(await state.poll('alice', token, 2, 0)).toMatchObject({ ok: true, events: [], cursor: 2 });
-        expect(await state.poll('alice', token, 4, 10)).toMatchObject({ ok: true, events: [], cursor: 4 });
+        const inboxCursor = async (after: Cursor | null, limit: number) => {
+          const r = await state.poll('alice', token, after, limit);
+          return r.ok ? r.inbox.cursor : r.reason;
+        };
+        expect(await inboxCursor(cursor(0), 3)).toBe(3);
+        expect(await inboxCursor(cursor(3), 10)).toBe(4);
+        expect(await inboxCursor(cursor(4), 10)).toBe(4);
+        expect(await inboxCursor(cursor(1), 2)).toBe(3);
+        expect(await inboxCursor(cursor(2), 0)).toBe(2);
+        // One beyond the newest event snaps back to the newest id.
+        expect(await inboxCursor(cursor(99), 10)).toBe(4);
+        expect(await inboxCursor(null, 10)).toBe(4);
       });
 
       it('reports a gap when the events after the cursor were trimmed', async () => {
         const token = await login('alice');
-        for (let n = 1; n <= 5; n++) await state.deliver('alice', { from: '', online: ev(n) }, 2);
-        expect(view(await state.poll('alice', token, null, 10))).toEqual({
+        for (let n = 1; n <= 5; n++) await state.deliver('alice', signal(ev(n)), 2);
+        expect(polled(await state.poll('alice', token, null, 10))).toEqual({
           ok: true,
+          after: { inbox: 0, lobby: 0 },
           events: [
             { id: 4, json: ev(4) },
             { id: 5, json: ev(5) },
@@ -733,15 +969,16 @@ function contract(name: string, makeState: MakeState) {
           last: 5,
           gap: true,
         });
-        expect(view(await state.poll('alice', token, null, 10))).toEqual({ ok: true, events: [], last: 5, gap: false });
+        expect(polled(await state.poll('alice', token, cursor(5), 10))).toEqual({ ok: true, after: cursor(5), events: [], last: 5, gap: false });
       });
 
       it('an ended session reads up to its session_end event, then answers ended', async () => {
         const token = await session(2);
         const endEvent = ev('bye', 'session_end');
         expect(await state.endSession('alice', end(token, T0 + 1, { event: endEvent }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 3 });
-        expect(view(await state.poll('alice', token, 1, 10))).toEqual({
+        expect(polled(await state.poll('alice', token, cursor(1, 5), 10))).toEqual({
           ok: true,
+          after: { inbox: 1, lobby: 5 },
           events: [
             { id: 2, json: ev(2) },
             { id: 3, json: endEvent },
@@ -749,17 +986,18 @@ function contract(name: string, makeState: MakeState) {
           last: 3,
           gap: false,
         });
-        expect(view(await state.poll('alice', token, 3, 10))).toEqual({ ok: false, reason: 'ended' });
-        expect(view(await state.poll('alice', token, 99, 10))).toEqual({ ok: false, reason: 'ended' });
-        expect(view(await state.poll('alice', 'alice:wrong', 1, 10))).toEqual({ ok: false, reason: 'none' });
+        expect(polled(await state.poll('alice', token, cursor(3, 5), 10))).toEqual({ ok: false, reason: 'ended' });
+        expect(polled(await state.poll('alice', token, cursor(99), 10))).toEqual({ ok: false, reason: 'ended' });
+        expect(polled(await state.poll('alice', 'alice:wrong', cursor(1), 10))).toEqual({ ok: false, reason: 'none' });
       });
 
-      it('an ended session polled from its stored cursor reads everything once, then answers ended', async () => {
+      it('an ended session polled from its stored cursor reads up to its session_end event; once acknowledged, answers ended', async () => {
         const token = await session(2);
         const endEvent = ev('bye', 'session_end');
         expect(await state.endSession('alice', end(token, T0 + 1, { event: endEvent }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 3 });
-        expect(view(await state.poll('alice', token, null, 2))).toEqual({
+        expect(polled(await state.poll('alice', token, null, 2))).toEqual({
           ok: true,
+          after: { inbox: 0, lobby: 0 },
           events: [
             { id: 1, json: ev(1) },
             { id: 2, json: ev(2) },
@@ -767,10 +1005,23 @@ function contract(name: string, makeState: MakeState) {
           last: 3,
           gap: false,
         });
-        expect(view(await state.poll('alice', token, null, 10))).toEqual({ ok: true, events: [{ id: 3, json: endEvent }], last: 3, gap: false });
-        expect(view(await state.poll('alice', token, null, 10))).toEqual({ ok: false, reason: 'ended' });
-        expect(view(await state.poll('alice', token, null, 10))).toEqual({ ok: false, reason: 'ended' });
-        expect(view(await state.poll('alice', 'alice:wrong', null, 10))).toEqual({ ok: false, reason: 'none' });
+        expect(polled(await state.poll('alice', token, cursor(2), 10))).toEqual({
+          ok: true,
+          after: { inbox: 2, lobby: 0 },
+          events: [{ id: 3, json: endEvent }],
+          last: 3,
+          gap: false,
+        });
+        expect(polled(await state.poll('alice', token, null, 10))).toEqual({
+          ok: true,
+          after: { inbox: 2, lobby: 0 },
+          events: [{ id: 3, json: endEvent }],
+          last: 3,
+          gap: false,
+        });
+        expect(polled(await state.poll('alice', token, cursor(3), 10))).toEqual({ ok: false, reason: 'ended' });
+        expect(polled(await state.poll('alice', token, null, 10))).toEqual({ ok: false, reason: 'ended' });
+        expect(polled(await state.poll('alice', 'alice:wrong', null, 10))).toEqual({ ok: false, reason: 'none' });
       });
     });
 
@@ -862,7 +1113,7 @@ function contract(name: string, makeState: MakeState) {
 
       it('trims the inbox to `cap` when appending its event', async () => {
         const token = await login('alice');
-        for (let n = 1; n <= 3; n++) await state.deliver('alice', { from: '', online: ev(n) }, BIG_CAP);
+        for (let n = 1; n <= 3; n++) await state.deliver('alice', signal(ev(n)), BIG_CAP);
         expect(await state.endSession('alice', end(token, T0 + 1), 2, RETAIN)).toEqual({ ok: true, id: 4 });
         expect(ids((await state.read('alice', 0, 10)).events)).toEqual([3, 4]);
       });
@@ -875,10 +1126,11 @@ function contract(name: string, makeState: MakeState) {
           async () => expect(await state.checkSession('alice', token, T0 + 3, check())).toEqual({ ok: false, reason: 'none' }),
           WAIT,
         );
-        expect(view(await state.poll('alice', token, 0, 10))).toEqual({ ok: false, reason: 'none' });
+        expect(polled(await state.poll('alice', token, cursor(0), 10))).toEqual({ ok: false, reason: 'none' });
+        expect(polled(await state.poll('alice', token, null, 10))).toEqual({ ok: false, reason: 'none' });
         // The user and their inbox stay.
         expect(view(await state.read('alice', 0, 10))).toMatchObject({ last: 1 });
-        expect(await state.openSession('alice', 'alice:t2', T0 + 4, '127.0.0.1')).toMatchObject({ ok: true, seen: 1 });
+        expect(await state.openSession('alice', 'alice:t2', T0 + 4, '127.0.0.1', 0)).toMatchObject({ ok: true, seen: 1 });
       });
     });
 
@@ -942,6 +1194,22 @@ function contract(name: string, makeState: MakeState) {
         expect((await state.online()).sort()).toEqual(['alice', 'bob']);
         expect(await state.idleCandidates(T0 + 9000, 10)).toEqual(['bob', 'alice']);
       });
+
+      it('onlineAmong keeps the given users who are online, in the order given', async () => {
+        expect(await state.onlineAmong([])).toEqual([]);
+        expect(await state.onlineAmong(['alice', 'bob'])).toEqual([]);
+        await state.markOnline('alice', T0);
+        await state.markOnline('bob', T0);
+        await state.markOnline('carol', T0);
+        expect(await state.onlineAmong(['dave', 'carol', 'erin', 'alice'])).toEqual(['carol', 'alice']);
+        expect(await state.onlineAmong(['bob'])).toEqual(['bob']);
+        expect(await state.onlineAmong([])).toEqual([]);
+        await state.markOffline('carol', T0 + 1);
+        expect(await state.onlineAmong(['dave', 'carol', 'erin', 'alice'])).toEqual(['alice']);
+        // A user whose last session ended is not online, however recently.
+        expect(await state.endedSince(T0)).toEqual(['carol']);
+        expect(await state.onlineAmong(['carol'])).toEqual([]);
+      });
     });
 
     describe('blocks', () => {
@@ -961,19 +1229,121 @@ function contract(name: string, makeState: MakeState) {
       it('an unblocked sender is delivered to again', async () => {
         await users('alice');
         await state.block('alice', 'bob');
-        expect(await state.deliver('alice', { from: 'bob', online: ev(1), offline: ev(1) }, BIG_CAP)).toEqual({ ok: false, reason: 'blocked' });
+        expect(await state.deliver('alice', dm(ev(1), 'bob'), BIG_CAP)).toEqual({ ok: false, reason: 'blocked' });
         await state.unblock('alice', 'bob');
-        expect(await state.deliver('alice', { from: 'bob', online: ev(2), offline: ev(2) }, BIG_CAP)).toEqual({ ok: true, id: 1, online: false });
+        expect(await state.deliver('alice', dm(ev(2), 'bob'), BIG_CAP)).toEqual({ ok: true, id: 1, online: false });
       });
 
-      it('blockersOf finds the candidates who blocked the user', async () => {
+      it('blockedBy of a user nobody blocked is empty', async () => {
+        await users('alice', 'bob');
+        expect(await state.blockedBy('alice')).toEqual([]);
+        expect(await state.blockedBy('nobody')).toEqual([]);
         await state.block('alice', 'bob');
-        await state.block('dave', 'bob');
-        await state.block('carol', 'alice');
-        expect(await state.blockersOf('bob', ['alice', 'carol', 'dave', 'erin'])).toEqual(new Set(['alice', 'dave']));
-        expect(await state.blockersOf('bob', ['carol'])).toEqual(new Set());
-        expect(await state.blockersOf('bob', [])).toEqual(new Set());
-        expect(await state.blockersOf('alice', ['alice', 'bob', 'carol'])).toEqual(new Set(['carol']));
+        expect(await state.blockedBy('alice')).toEqual([]);
+      });
+
+      it('block / unblock keep blockedBy (the reverse block index) in step', async () => {
+        expect(await state.block('alice', 'bob')).toBe(true);
+        expect(await state.block('dave', 'bob')).toBe(true);
+        expect(await state.block('carol', 'alice')).toBe(true);
+        expect((await state.blockedBy('bob')).sort()).toEqual(['alice', 'dave']);
+        expect(await state.blockedBy('alice')).toEqual(['carol']);
+        expect(await state.blockedBy('carol')).toEqual([]);
+        // A repeated block adds nothing.
+        expect(await state.block('alice', 'bob')).toBe(false);
+        expect((await state.blockedBy('bob')).sort()).toEqual(['alice', 'dave']);
+        expect(await state.unblock('alice', 'bob')).toBe(true);
+        expect(await state.blockedBy('bob')).toEqual(['dave']);
+        expect(await state.unblock('alice', 'bob')).toBe(false);
+        expect(await state.blockedBy('bob')).toEqual(['dave']);
+        expect(await state.unblock('dave', 'bob')).toBe(true);
+        expect(await state.blockedBy('bob')).toEqual([]);
+        expect(await state.blockedBy('alice')).toEqual(['carol']);
+      });
+
+      it('blocks made on one replica are in the reverse index another replica reads', async () => {
+        const other = await replica();
+        await state.block('alice', 'bob');
+        await other.block('carol', 'bob');
+        expect((await other.blockedBy('bob')).sort()).toEqual(['alice', 'carol']);
+        expect((await state.blockedBy('bob')).sort()).toEqual(['alice', 'carol']);
+        await other.unblock('alice', 'bob');
+        expect(await state.blockedBy('bob')).toEqual(['carol']);
+        expect(await state.blocked('alice')).toEqual([]);
+      });
+
+      it('concurrent blocks and unblocks of one target (also from another replica) leave both sets agreeing', async () => {
+        const other = await replica();
+        const blockers = Array.from({ length: 12 }, (_v, n) => `u${n}`);
+        await Promise.all(blockers.map((u, n) => (n % 2 === 0 ? state : other).block(u, 'bob')));
+        await Promise.all(blockers.filter((_u, n) => n % 3 === 0).map((u, n) => (n % 2 === 0 ? other : state).unblock(u, 'bob')));
+        const kept = blockers.filter((_u, n) => n % 3 !== 0);
+        expect((await state.blockedBy('bob')).sort()).toEqual([...kept].sort());
+        for (const u of blockers) expect(await state.blocked(u)).toEqual(kept.includes(u) ? ['bob'] : []);
+      });
+    });
+
+    describe('migrate', () => {
+      /** Blocks as a version without the reverse index wrote them: only in the blocker's set. */
+      async function oldBlocks(...pairs: [string, string][]): Promise<void> {
+        const client = await raw();
+        for (const [user, target] of pairs) expect(await client.sadd(`b:{${user}}`, target)).toBe(1);
+      }
+
+      it('builds the reverse index from block sets written without it', async () => {
+        await users('alice', 'bob', 'carol', 'dave');
+        await oldBlocks(['alice', 'bob'], ['carol', 'bob'], ['bob', 'alice'], ['alice', 'dave']);
+        expect(await state.blocked('carol')).toEqual(['bob']);
+        expect(await state.blockedBy('bob')).toEqual([]);
+        await state.migrate();
+        expect((await state.blockedBy('bob')).sort()).toEqual(['alice', 'carol']);
+        expect(await state.blockedBy('alice')).toEqual(['bob']);
+        expect(await state.blockedBy('dave')).toEqual(['alice']);
+        expect(await state.blockedBy('carol')).toEqual([]);
+        // The blockers' own sets are left as they were.
+        expect((await state.blocked('alice')).sort()).toEqual(['bob', 'dave']);
+        expect(await state.blocked('bob')).toEqual(['alice']);
+        expect(await state.blocked('carol')).toEqual(['bob']);
+        // Unblocking an old block now takes it out of both.
+        expect(await state.unblock('carol', 'bob')).toBe(true);
+        expect(await state.blockedBy('bob')).toEqual(['alice']);
+      });
+
+      it('is idempotent, also when several replicas run it at once', async () => {
+        await users('alice', 'bob', 'carol');
+        await oldBlocks(['alice', 'bob'], ['carol', 'bob']);
+        const others = [await replica(), await replica()];
+        await Promise.all([state.migrate(), ...others.map((o) => o.migrate())]);
+        expect((await state.blockedBy('bob')).sort()).toEqual(['alice', 'carol']);
+        await state.migrate();
+        await others[0].migrate();
+        expect((await state.blockedBy('bob')).sort()).toEqual(['alice', 'carol']);
+        expect(await state.blockedBy('alice')).toEqual([]);
+        expect(await state.blocked('alice')).toEqual(['bob']);
+      });
+
+      it('is a no-op once done', async () => {
+        await users('alice', 'bob', 'carol');
+        await oldBlocks(['alice', 'bob']);
+        await state.migrate();
+        expect(await state.blockedBy('bob')).toEqual(['alice']);
+        // Written behind the index's back after the migration: not picked up by another run.
+        await oldBlocks(['carol', 'bob']);
+        await state.migrate();
+        expect(await state.blockedBy('bob')).toEqual(['alice']);
+        const other = await replica();
+        await other.migrate();
+        expect(await state.blockedBy('bob')).toEqual(['alice']);
+      });
+
+      it('on a store with no blocks changes nothing, and blocks made afterwards are indexed', async () => {
+        await users('alice', 'bob');
+        await state.migrate();
+        expect(await state.blockedBy('alice')).toEqual([]);
+        expect(await state.blockedBy('bob')).toEqual([]);
+        expect(await state.listUsers()).toEqual(['alice', 'bob']);
+        expect(await state.block('alice', 'bob')).toBe(true);
+        expect(await state.blockedBy('bob')).toEqual(['alice']);
       });
     });
 
@@ -1027,6 +1397,174 @@ function contract(name: string, makeState: MakeState) {
       });
     });
 
+    describe('lobby', () => {
+      /** Presence event `n` of user `u<n>`, skipping the subject (and whom it blocked). */
+      async function fillLobby(count: number, cap = BIG_CAP): Promise<void> {
+        for (let n = 1; n <= count; n++) expect(await state.appendLobby([`u${n}`], ev(n, 'presence'), cap)).toBe(n);
+      }
+
+      function lobbyEvent(n: number): LobbyEvent {
+        return { id: n, skip: [`u${n}`], json: ev(n, 'presence') };
+      }
+
+      it('an empty lobby has head 0 and reads as empty', async () => {
+        expect(await state.lobbyHead()).toBe(0);
+        expect(await state.readLobby(0, 10)).toEqual({ events: [], last: 0, cursor: 0, gap: false });
+        expect(await state.readLobby(5, 10)).toEqual({ events: [], last: 0, cursor: 0, gap: false });
+      });
+
+      it('appendLobby returns consecutive ids; lobbyHead is the newest', async () => {
+        expect(await state.appendLobby(['alice'], ev(1, 'presence'), BIG_CAP)).toBe(1);
+        expect(await state.lobbyHead()).toBe(1);
+        expect(await state.appendLobby(['bob', 'carol'], ev(2, 'broadcast'), BIG_CAP)).toBe(2);
+        expect(await state.appendLobby(['alice'], ev(3, 'presence'), BIG_CAP)).toBe(3);
+        expect(await state.lobbyHead()).toBe(3);
+        // The lobby is apart from every inbox.
+        await users('alice');
+        expect((await state.read('alice', 0, 10)).last).toBe(0);
+        expect(await state.deliver('alice', dm(ev('m')), BIG_CAP)).toMatchObject({ ok: true, id: 1 });
+        expect(await state.lobbyHead()).toBe(3);
+      });
+
+      it('concurrent appends (also from another replica) get distinct consecutive ids', async () => {
+        const other = await replica();
+        const got = await Promise.all(
+          Array.from({ length: 30 }, (_v, n) => (n % 2 === 0 ? state : other).appendLobby([`u${n}`], ev(n, 'presence'), BIG_CAP)),
+        );
+        expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_v, n) => n + 1));
+        expect(await other.lobbyHead()).toBe(30);
+        const page = await state.readLobby(0, 100);
+        const byId = new Map(page.events.map((e) => [e.id, e]));
+        got.forEach((id, n) => expect(byId.get(id)).toEqual({ id, skip: [`u${n}`], json: ev(n, 'presence') }));
+      });
+
+      it('readLobby returns the events after a position, in order, with their skip lists and JSON byte for byte', async () => {
+        const entries: [string[], string][] = [
+          [['alice'], JSON.stringify({ type: 'presence', user: 'alice', state: 'online' })],
+          [['bob', 'carol', 'dave.e', 'x_y-z'], JSON.stringify({ type: 'broadcast', from: 'bob', text: 'héllo wörld ✓ 日本語 🙂' })],
+          [['carol'], JSON.stringify({ type: 'broadcast', from: 'carol', text: 'line\nbreak "quoted" \\ back\tslash, a,b c' })],
+          [['dave'], JSON.stringify({ type: 'broadcast', from: 'dave', text: '  leading and trailing  ' })],
+        ];
+        for (const [k, [skip, json]] of entries.entries()) expect(await state.appendLobby(skip, json, BIG_CAP)).toBe(k + 1);
+        const all = entries.map(([skip, json], k) => ({ id: k + 1, skip, json }));
+        expect(await state.readLobby(0, 10)).toEqual({ events: all, last: 4, cursor: 4, gap: false });
+        expect(await state.readLobby(1, 10)).toEqual({ events: all.slice(1), last: 4, cursor: 4, gap: false });
+        expect(await state.readLobby(3, 10)).toEqual({ events: all.slice(3), last: 4, cursor: 4, gap: false });
+        // Another replica reads the same.
+        const other = await replica();
+        expect(await other.readLobby(0, 10)).toEqual({ events: all, last: 4, cursor: 4, gap: false });
+      });
+
+      it('an event with an empty skip list reads back, and wakes, with an empty skip list', async () => {
+        const wakes: LobbyEvent[] = [];
+        state.onLobby((event) => wakes.push(event));
+        await state.watchLobby();
+        expect(await state.appendLobby([], ev('all', 'broadcast'), BIG_CAP)).toBe(1);
+        const expected = [{ id: 1, skip: [], json: ev('all', 'broadcast') }];
+        expect((await state.readLobby(0, 10)).events).toEqual(expected);
+        await vi.waitFor(() => expect(wakes).toEqual(expected), WAIT);
+      });
+
+      it('readLobby returns at most `limit` events, the oldest first; its cursor is the last returned, else the position read after', async () => {
+        await fillLobby(5);
+        expect(await state.readLobby(0, 2)).toEqual({ events: [lobbyEvent(1), lobbyEvent(2)], last: 5, cursor: 2, gap: false });
+        expect(await state.readLobby(3, 1)).toEqual({ events: [lobbyEvent(4)], last: 5, cursor: 4, gap: false });
+        expect(await state.readLobby(1, 0)).toEqual({ events: [], last: 5, cursor: 1, gap: false });
+        expect(await state.readLobby(5, 10)).toEqual({ events: [], last: 5, cursor: 5, gap: false });
+        // One beyond the newest event snaps back to the newest id.
+        expect(await state.readLobby(99, 10)).toEqual({ events: [], last: 5, cursor: 5, gap: false });
+      });
+
+      it('keeps only `cap` events and reports the gap after a trimmed position', async () => {
+        await fillLobby(6, 3);
+        expect(await state.lobbyHead()).toBe(6);
+        expect(await state.readLobby(0, 10)).toEqual({ events: [4, 5, 6].map(lobbyEvent), last: 6, cursor: 6, gap: true });
+        expect(await state.readLobby(2, 10)).toMatchObject({ last: 6, gap: true });
+        expect(await state.readLobby(2, 1)).toEqual({ events: [lobbyEvent(4)], last: 6, cursor: 4, gap: true });
+        expect(await state.readLobby(3, 10)).toEqual({ events: [4, 5, 6].map(lobbyEvent), last: 6, cursor: 6, gap: false });
+        expect(await state.readLobby(6, 10)).toEqual({ events: [], last: 6, cursor: 6, gap: false });
+        // The ids go on after a trim.
+        expect(await state.appendLobby(['u7'], ev(7, 'presence'), 3)).toBe(7);
+        expect(ids((await state.readLobby(0, 10)).events)).toEqual([5, 6, 7]);
+      });
+    });
+
+    describe('lobby wake-ups', () => {
+      type InboxWake = [string, number, string];
+
+      function lobbyRecorder(s: State): LobbyEvent[] {
+        const wakes: LobbyEvent[] = [];
+        s.onLobby((event) => wakes.push(event));
+        return wakes;
+      }
+
+      function inboxRecorder(s: State): InboxWake[] {
+        const wakes: InboxWake[] = [];
+        s.onWake((user, id, json) => wakes.push([user, id, json]));
+        return wakes;
+      }
+
+      it('after watchLobby, every lobby listener of every replica is woken for each append, in order, with the skip list', async () => {
+        const other = await replica();
+        const mine = lobbyRecorder(state);
+        const mineToo = lobbyRecorder(state);
+        const theirs = lobbyRecorder(other);
+        await state.watchLobby();
+        await other.watchLobby();
+        const broadcast = JSON.stringify({ type: 'broadcast', from: 'bob', text: '  two  spaces, ünïcödé 🙂 ' });
+        expect(await other.appendLobby(['alice'], ev(1, 'presence'), BIG_CAP)).toBe(1);
+        expect(await state.appendLobby(['bob', 'carol', 'dave'], broadcast, BIG_CAP)).toBe(2);
+        expect(await other.appendLobby(['erin'], ev(3, 'presence'), BIG_CAP)).toBe(3);
+        const expected: LobbyEvent[] = [
+          { id: 1, skip: ['alice'], json: ev(1, 'presence') },
+          { id: 2, skip: ['bob', 'carol', 'dave'], json: broadcast },
+          { id: 3, skip: ['erin'], json: ev(3, 'presence') },
+        ];
+        await vi.waitFor(() => {
+          expect(mine).toEqual(expected);
+          expect(mineToo).toEqual(expected);
+          expect(theirs).toEqual(expected);
+        }, WAIT);
+        // A wake-up carries what readLobby returns.
+        expect((await state.readLobby(0, 10)).events).toEqual(expected);
+      });
+
+      it('no lobby wake-up before watchLobby, and lobby appends never wake inbox listeners', async () => {
+        await users('marker');
+        const lobby = lobbyRecorder(state);
+        const inbox = inboxRecorder(state);
+        await state.watch('marker');
+        await state.watch('alice');
+        expect(await state.appendLobby(['alice'], ev(1, 'presence'), BIG_CAP)).toBe(1);
+        // Wake-ups of one store arrive in order: once the marker's arrived, anything before it has too.
+        await state.deliver('marker', dm(ev('m1')), BIG_CAP);
+        await vi.waitFor(() => expect(inbox.at(-1)).toEqual(['marker', 1, flagged(ev('m1'), true)]), WAIT);
+        expect(lobby).toEqual([]);
+
+        await state.watchLobby();
+        expect(await state.appendLobby(['alice'], ev(2, 'presence'), BIG_CAP)).toBe(2);
+        await state.deliver('marker', dm(ev('m2')), BIG_CAP);
+        await vi.waitFor(() => expect(inbox.at(-1)).toEqual(['marker', 2, flagged(ev('m2'), true)]), WAIT);
+        await vi.waitFor(() => expect(lobby).toEqual([{ id: 2, skip: ['alice'], json: ev(2, 'presence') }]), WAIT);
+        expect(inbox).toEqual([
+          ['marker', 1, flagged(ev('m1'), true)],
+          ['marker', 2, flagged(ev('m2'), true)],
+        ]);
+      });
+
+      it('inbox deliveries never wake lobby listeners', async () => {
+        await users('alice');
+        const lobby = lobbyRecorder(state);
+        const inbox = inboxRecorder(state);
+        await state.watchLobby();
+        await state.watch('alice');
+        await state.deliver('alice', dm(ev(1)), BIG_CAP);
+        await state.appendLobby(['bob'], ev('marker', 'presence'), BIG_CAP);
+        await vi.waitFor(() => expect(lobby).toEqual([{ id: 1, skip: ['bob'], json: ev('marker', 'presence') }]), WAIT);
+        expect(inbox).toEqual([['alice', 1, flagged(ev(1), true)]]);
+      });
+    });
+
     describe('wake-ups', () => {
       type Wake = [string, number, string];
 
@@ -1036,31 +1574,27 @@ function contract(name: string, makeState: MakeState) {
         return wakes;
       }
 
-      it('a watched user is woken with (user, id, json) when an event is appended', async () => {
+      it('a watched user is woken with (user, id, json) when an event is appended, json as stored', async () => {
         await users('alice', 'bob');
         const wakes = recorder(state);
         await state.watch('alice');
         await login('alice');
-        expect(await state.deliver('alice', { from: 'bob', online: ev('live'), offline: ev('stored') }, BIG_CAP)).toEqual({
-          ok: true,
-          id: 1,
-          online: true,
-        });
-        await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, ev('live')]]), WAIT);
+        expect(await state.deliver('alice', dm(ev('live'), 'bob'), BIG_CAP)).toEqual({ ok: true, id: 1, online: true });
+        await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, flagged(ev('live'), false)]]), WAIT);
       });
 
-      it('wakes with the stored form for an offline user, and for session_end', async () => {
+      it('wakes with the stored form for an offline user (flagged offline), and for session_end', async () => {
         await users('alice');
         const wakes = recorder(state);
         await state.watch('alice');
-        await state.deliver('alice', { from: '', online: ev('live'), offline: ev('stored') }, BIG_CAP);
+        await state.deliver('alice', dm(ev('stored')), BIG_CAP);
         const token = await login('alice');
         const endEvent = ev('bye', 'session_end');
         expect(await state.endSession('alice', end(token, T0 + 1, { event: endEvent }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 2 });
         await vi.waitFor(
           () =>
             expect(wakes).toEqual([
-              ['alice', 1, ev('stored')],
+              ['alice', 1, flagged(ev('stored'), true)],
               ['alice', 2, endEvent],
             ]),
           WAIT,
@@ -1075,11 +1609,11 @@ function contract(name: string, makeState: MakeState) {
         const theirs = recorder(other);
         await state.watch('alice');
         await other.watch('alice');
-        await other.deliver('alice', { from: '', online: ev(1), offline: ev(1) }, BIG_CAP);
-        await state.deliver('alice', { from: '', online: ev(2), offline: ev(2) }, BIG_CAP);
+        await other.deliver('alice', dm(ev(1)), BIG_CAP);
+        await state.deliver('alice', dm(ev(2)), BIG_CAP);
         const expected: Wake[] = [
-          ['alice', 1, ev(1)],
-          ['alice', 2, ev(2)],
+          ['alice', 1, flagged(ev(1), true)],
+          ['alice', 2, flagged(ev(2), true)],
         ];
         await vi.waitFor(() => {
           expect(mine).toEqual(expected);
@@ -1093,36 +1627,36 @@ function contract(name: string, makeState: MakeState) {
         const wakes = recorder(state);
         await state.watch('alice');
         await state.watch('marker');
-        await state.deliver('bob', { from: '', online: ev('to bob'), offline: ev('to bob') }, BIG_CAP);
+        await state.deliver('bob', dm(ev('to bob')), BIG_CAP);
         await state.block('alice', 'mallory');
-        expect(await state.deliver('alice', { from: 'mallory', online: ev('x'), offline: ev('x') }, BIG_CAP)).toEqual({
+        expect(await state.deliver('alice', dm(ev('x'), 'mallory'), BIG_CAP)).toEqual({
           ok: false,
           reason: 'blocked',
         });
-        expect(await state.deliver('alice', { from: '', online: ev('signal') }, BIG_CAP)).toEqual({ ok: false, reason: 'offline' });
-        await state.deliver('alice', { from: '', online: ev(1), offline: ev(1) }, BIG_CAP);
+        expect(await state.deliver('alice', signal(ev('signal')), BIG_CAP)).toEqual({ ok: false, reason: 'offline' });
+        await state.deliver('alice', dm(ev(1)), BIG_CAP);
         // Wake-ups of one store arrive in order: once the marker's arrived, anything before it has too.
-        await state.deliver('marker', { from: '', online: ev('m1'), offline: ev('m1') }, BIG_CAP);
-        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['marker', 1, ev('m1')]), WAIT);
+        await state.deliver('marker', dm(ev('m1')), BIG_CAP);
+        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['marker', 1, flagged(ev('m1'), true)]), WAIT);
         expect(wakes).toEqual([
-          ['alice', 1, ev(1)],
-          ['marker', 1, ev('m1')],
+          ['alice', 1, flagged(ev(1), true)],
+          ['marker', 1, flagged(ev('m1'), true)],
         ]);
 
         await state.unwatch('alice');
-        await state.deliver('alice', { from: '', online: ev(2), offline: ev(2) }, BIG_CAP);
-        await state.deliver('marker', { from: '', online: ev('m2'), offline: ev('m2') }, BIG_CAP);
-        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['marker', 2, ev('m2')]), WAIT);
+        await state.deliver('alice', dm(ev(2)), BIG_CAP);
+        await state.deliver('marker', dm(ev('m2')), BIG_CAP);
+        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['marker', 2, flagged(ev('m2'), true)]), WAIT);
         expect(wakes).toEqual([
-          ['alice', 1, ev(1)],
-          ['marker', 1, ev('m1')],
-          ['marker', 2, ev('m2')],
+          ['alice', 1, flagged(ev(1), true)],
+          ['marker', 1, flagged(ev('m1'), true)],
+          ['marker', 2, flagged(ev('m2'), true)],
         ]);
 
         // Watching again resumes wake-ups.
         await state.watch('alice');
-        await state.deliver('alice', { from: '', online: ev(3), offline: ev(3) }, BIG_CAP);
-        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['alice', 3, ev(3)]), WAIT);
+        await state.deliver('alice', dm(ev(3)), BIG_CAP);
+        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['alice', 3, flagged(ev(3), true)]), WAIT);
         expect(wakes).toHaveLength(4);
       });
 
@@ -1132,17 +1666,17 @@ function contract(name: string, makeState: MakeState) {
         state.onResync(() => resyncs++);
         const wakes = recorder(state);
         await state.watch('alice');
-        await state.deliver('alice', { from: '', online: ev(1), offline: ev(1) }, BIG_CAP);
-        await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, ev(1)]]), WAIT);
+        await state.deliver('alice', dm(ev(1)), BIG_CAP);
+        await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, flagged(ev(1), true)]]), WAIT);
         expect(resyncs).toBe(0);
       });
 
       it('wake-up bodies keep spaces and unicode intact', async () => {
-        await users('alice');
+        await login('alice');
         const wakes = recorder(state);
         await state.watch('alice');
         const body = JSON.stringify({ type: 'message', text: '  two  spaces, ünïcödé 🙂 ' });
-        await state.deliver('alice', { from: '', online: body, offline: body }, BIG_CAP);
+        await state.deliver('alice', signal(body), BIG_CAP);
         await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, body]]), WAIT);
       });
     });
@@ -1152,14 +1686,15 @@ function contract(name: string, makeState: MakeState) {
 // The embedded store: a fresh ioredis-mock (own data) for each test.
 contract('ioredis-mock', async () => {
   const state = mockState();
+  // mockState() gives each store a port of its own; the mock shares data between clients of one port.
+  const port = (state as unknown as { redis: { options: { port: number } } }).redis.options.port;
   return {
     state,
-    // mockState() gives each store a port of its own; find it to open another replica on the same data.
     replica: async () => {
-      const port = ((state as unknown as { redis: { options: { port: number } } }).redis.options.port);
       const redis = new RedisMock({ port });
       return new RedisState(redis, redis.duplicate());
     },
+    raw: async () => new RedisMock({ port }),
   };
 });
 
@@ -1183,6 +1718,7 @@ describe('real redis-server', () => {
     return {
       state: openState(server.url).state,
       replica: async () => openState(server.url).state,
+      raw: async () => new Redis(server.url, { maxRetriesPerRequest: 2 }),
     };
   });
 
@@ -1205,8 +1741,8 @@ describe('real redis-server', () => {
       const wakes: [string, number, string][] = [];
       state.onWake((user, id, json) => wakes.push([user, id, json]));
       await state.watch('alice');
-      await state.deliver('alice', { from: '', online: ev(1), offline: ev(1) }, BIG_CAP);
-      await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, ev(1)]]), WAIT);
+      await state.deliver('alice', dm(ev(1)), BIG_CAP);
+      await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, flagged(ev(1), true)]]), WAIT);
       expect(resyncs).toBe(0);
 
       // Drop the subscriber's connection from the server side.
@@ -1218,14 +1754,36 @@ describe('real redis-server', () => {
       // the resync.)
       await vi.waitFor(
         async () => {
-          await state.deliver('alice', { from: '', online: ev('again'), offline: ev('again') }, BIG_CAP);
+          await state.deliver('alice', dm(ev('again')), BIG_CAP);
           expect(wakes.length).toBeGreaterThan(1);
         },
         { timeout: 10_000, interval: 100 },
       );
       expect(wakes[1][0]).toBe('alice');
-      expect(wakes[1][2]).toBe(ev('again'));
+      expect(wakes[1][2]).toBe(flagged(ev('again'), true));
       expect(resyncs).toBe(1);
+    });
+
+    it('the lobby subscription comes back after the subscriber reconnects', async () => {
+      let resyncs = 0;
+      state.onResync(() => resyncs++);
+      const lobby: LobbyEvent[] = [];
+      state.onLobby((event) => lobby.push(event));
+      await state.watchLobby();
+      expect(await state.appendLobby(['alice'], ev(1, 'presence'), BIG_CAP)).toBe(1);
+      await vi.waitFor(() => expect(lobby).toEqual([{ id: 1, skip: ['alice'], json: ev(1, 'presence') }]), WAIT);
+
+      expect(Number(await admin.client('KILL', 'TYPE', 'pubsub'))).toBeGreaterThanOrEqual(1);
+      await vi.waitFor(() => expect(resyncs).toBe(1), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(
+        async () => {
+          await state.appendLobby(['bob'], ev('again', 'presence'), BIG_CAP);
+          expect(lobby.length).toBeGreaterThan(1);
+        },
+        { timeout: 10_000, interval: 100 },
+      );
+      expect(lobby[1]).toMatchObject({ skip: ['bob'], json: ev('again', 'presence') });
+      expect(lobby[1].id).toBeGreaterThan(1);
     });
   });
 });

@@ -49,18 +49,21 @@ describe('state on a persistent redis-server', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('keeps users, sessions, inboxes, blocks and presence across a server restart', async () => {
+  it('keeps users, sessions and their cursors, inboxes, the lobby, blocks both ways and presence across a server restart', async () => {
     const before = open();
     expect(await before.addUser('alice', 'hash-a')).toBe(true);
     expect(await before.addUser('bob', 'hash-b')).toBe(true);
-    expect(await before.openSession('alice', 'alice:t', T0, '127.0.0.1')).toMatchObject({ ok: true, seen: 0 });
-    expect(await before.deliver('alice', { from: 'bob', online: '{"n":1}' }, 100)).toEqual({ ok: true, id: 1, online: true });
-    expect(await before.deliver('bob', { from: 'alice', online: '{"n":2}', offline: '{"n":2,"stored":true}' }, 100)).toEqual({
+    expect(await before.appendLobby(['carol'], '{"type":"presence","n":0}', 100)).toBe(1);
+    expect(await before.openSession('alice', 'alice:t', T0, '127.0.0.1', 1)).toMatchObject({ ok: true, seen: 0 });
+    expect(await before.deliver('alice', { from: 'bob', event: '{"n":1}', storable: false }, 100)).toEqual({ ok: true, id: 1, online: true });
+    expect(await before.deliver('bob', { from: 'alice', event: '{"n":2}', storable: true }, 100)).toEqual({
       ok: true,
       id: 1,
       online: false,
     });
+    expect(await before.appendLobby(['alice', 'bob'], '{"type":"broadcast","n":3}', 100)).toBe(2);
     expect(await before.block('bob', 'carol')).toBe(true);
+    await before.saveCursor('alice', 'alice:t', { inbox: 1, lobby: 2 });
     await before.markOnline('alice', T0);
     await before.markOffline('bob', T0 - 1000);
     await before.close();
@@ -78,18 +81,25 @@ describe('state on a persistent redis-server', () => {
       ok: true,
       p2pHost: '',
       p2pPort: '',
-      cursor: 0,
+      cursor: { inbox: 1, lobby: 2 },
     });
     const alicePage = await after.read('alice', 0, 10);
     expect(alicePage.events).toEqual([{ id: 1, json: '{"n":1}' }]);
     expect(alicePage.last).toBe(1);
     const bobPage = await after.read('bob', 0, 10);
-    expect(bobPage.events).toEqual([{ id: 1, json: '{"n":2,"stored":true}' }]);
+    expect(bobPage.events).toEqual([{ id: 1, json: '{"n":2,"offline":true}' }]);
     expect(await after.blocked('bob')).toEqual(['carol']);
+    expect(await after.blockedBy('carol')).toEqual(['bob']);
+    expect(await after.lobbyHead()).toBe(2);
+    expect((await after.readLobby(0, 10)).events).toEqual([
+      { id: 1, skip: ['carol'], json: '{"type":"presence","n":0}' },
+      { id: 2, skip: ['alice', 'bob'], json: '{"type":"broadcast","n":3}' },
+    ]);
     expect(await after.online()).toEqual(['alice']);
     expect(await after.endedSince(T0 - 1000)).toEqual(['bob']);
     // Sequences go on where they stopped.
-    expect(await after.deliver('alice', { from: '', online: '{"n":3}' }, 100)).toEqual({ ok: true, id: 2, online: true });
+    expect(await after.deliver('alice', { from: '', event: '{"n":3}', storable: false }, 100)).toEqual({ ok: true, id: 2, online: true });
+    expect(await after.appendLobby(['bob'], '{"type":"presence","n":4}', 100)).toBe(3);
   });
 });
 
