@@ -131,7 +131,11 @@ export interface State {
   endSession(user: string, end: EndSession, cap: number, retainMs: number): Promise<EndSessionResult>;
   /** The peer-to-peer listener a session advertised (`p2p`), or null. */
   peerListener(user: string): Promise<{ host: string; port: string } | null>;
-  /** Records a session's cursor (a long-poll read from the stored cursor advanced it). */
+  /**
+   * Records a session's cursor (a long-poll read from the stored cursor
+   * advanced it), also for an ended session, whose client acknowledges its
+   * session_end this way.
+   */
   saveCursor(user: string, token: string, cursor: Cursor): Promise<void>;
 
   // presence and history

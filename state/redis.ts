@@ -177,7 +177,7 @@ export class RedisState implements State {
   }
 
   async saveCursor(user: string, token: string, cursor: Cursor): Promise<void> {
-    await this.run('session', [keys.session(user)], [token, 0, 0, 0, 0, 'cursorInbox', cursor.inbox, 'cursorLobby', cursor.lobby]);
+    await this.run('saveCursor', [keys.session(user)], [token, cursor.inbox, cursor.lobby]);
   }
 
   // presence and history

@@ -1,6 +1,6 @@
 import { Hono, type Context as HonoContext } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { withId } from '../handlers/events.js';
+import { encode, withId } from '../handlers/events.js';
 import { tokenUser } from '../handlers/login.js';
 import { dispatch } from '../handlers/registry.js';
 import { fail, httpStatus, texts } from '../handlers/replies.js';
@@ -143,6 +143,11 @@ export function createHttpApp(o: HttpOptions) {
       }
       // Without `after`, the stored cursor is the client's: advance it.
       if (after === null && !sameCursor(page.cursor, first.after)) await ctx.state.saveCursor(user, token, page.cursor);
+      if (closing && page.events.length === 0) {
+        // As on TCP: the replica is going away, the session is not. The event
+        // is not stored, so its id is the cursor the client already has.
+        page = { ...page, events: [{ json: encode.sessionEnd('shutdown', Date.now()), cursor: page.cursor }] };
+      }
       return { ...page, gap };
     } finally {
       // A wrong token leaves no subscription behind for the name it gave.

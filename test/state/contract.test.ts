@@ -602,7 +602,7 @@ function contract(name: string, makeState: MakeState) {
         expect(await other.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 2, lobby: 5 } });
       });
 
-      it('has no effect with a wrong token, without a session, or on an ended session', async () => {
+      it('has no effect with a wrong token or without a session; an ended session takes it (acknowledging its session_end)', async () => {
         await users('bob');
         await state.saveCursor('bob', 'bob:token', cursor(4, 4));
         expect(await state.checkSession('bob', 'bob:token', T0, check())).toEqual({ ok: false, reason: 'none' });
@@ -614,12 +614,14 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 1, lobby: 1 } });
 
         expect(await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
-        await state.saveCursor('alice', token, cursor(9, 9));
+        await state.saveCursor('alice', 'alice:wrong', cursor(7, 7));
+        await state.saveCursor('alice', token, cursor(1, 2));
         expect(await state.checkSession('alice', token, T0 + 2, check())).toMatchObject({
           ok: false,
           reason: 'ended',
-          cursor: { inbox: 1, lobby: 1 },
+          cursor: { inbox: 1, lobby: 2 },
         });
+        expect(await state.poll('alice', token, null, 10)).toEqual({ ok: false, reason: 'ended' });
       });
 
       it('is not activity: the idle timer keeps running', async () => {

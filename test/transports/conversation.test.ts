@@ -138,6 +138,14 @@ describe('long-poll', () => {
     expect((await t.http.events(luke)).body.events.map((e) => e.text)).toEqual(['yoda: two']);
   });
 
+  it('without after, returns session_end once after logout, then 401', async () => {
+    const luke = String((await t.http.login('luke', 'sunrise')).body.token);
+    await t.http.events(luke);
+    expect((await t.http.command(luke, 'logout')).status).toBe(200);
+    expect((await t.http.events(luke)).body.events).toMatchObject([{ type: 'session_end', reason: 'logout' }]);
+    expect((await t.http.events(luke)).status).toBe(401);
+  });
+
   it('returns session_end once after logout, then 401', async () => {
     const luke = String((await t.http.login('luke', 'sunrise')).body.token);
     const first = await t.http.events(luke);

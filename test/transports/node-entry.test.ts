@@ -79,7 +79,10 @@ describe('SIGTERM', () => {
     const started = Date.now();
     const stopping = server.stop();
     expect(await client.waitFor((m) => m.type === 'session_end')).toMatchObject({ reason: 'shutdown' });
-    expect((await parked).status).toBe(200);
+    const answer = await parked;
+    expect(answer.status).toBe(200);
+    // Held polls are answered with the same notice TCP clients get.
+    expect(((await answer.json()) as { events: unknown[] }).events).toMatchObject([{ type: 'session_end', reason: 'shutdown' }]);
     expect(await stopping).toBe(0);
     expect(Date.now() - started).toBeLessThan(6000);
   });
