@@ -1,5 +1,7 @@
-import { defaultConfig, type Config } from '../handlers/types.js';
+import { parseArgs as parseCommandLine } from 'node:util';
+import { defaultConfig, type Config, type LogLevel } from '../handlers/types.js';
 import { parseProxyRange } from './addresses.js';
+import { logLevels } from './log.js';
 
 /** Everything the Node entry needs to start, from arguments and environment. */
 export interface ServerOptions {
@@ -13,6 +15,7 @@ export interface ServerOptions {
   byteBurst: number;
   lineTimeout: number;
   sweepInterval: number;
+  logLevel: LogLevel;
   config: Config;
 }
 
@@ -36,6 +39,7 @@ export const flags: Flag[] = [
   { flag: '--http-port', env: 'IM_HTTP_PORT', value: 'N', kind: 'integer', target: { top: 'httpPort' }, help: 'HTTP port, 0 disables HTTP (8080)' },
   { flag: '--host', env: 'IM_HOST', value: 'ADDR', kind: 'text', target: { top: 'host' }, help: 'address to listen on (0.0.0.0)' },
   { flag: '--credentials', env: 'IM_CREDENTIALS', value: 'FILE', kind: 'text', target: { top: 'credentials' }, help: 'users to seed the store with (credentials.txt)' },
+  { flag: '--log-level', env: 'IM_LOG_LEVEL', value: 'LEVEL', kind: 'text', target: { top: 'logLevel' }, help: 'debug (a line per command), info, warn or error (info)' },
   { flag: '--redis', env: 'REDIS_URL', value: 'URL', kind: 'text', target: { top: 'redis' }, help: 'Redis URL, or comma-separated cluster node URLs (embedded store)' },
   { flag: '--trust-proxy', env: 'IM_TRUST_PROXY', value: 'ADDR[,ADDR]', kind: 'ranges', target: { top: 'trustProxy' }, help: 'proxies (addresses or CIDR ranges) whose PROXY v2 header / X-Forwarded-For is believed (none)' },
   { flag: '--command-rate', env: 'IM_COMMAND_RATE', value: 'N', kind: 'integer', target: { config: 'commandRate' }, help: 'commands per second per session, 0 = no limit (20)' },
@@ -79,6 +83,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOp
     byteBurst: 2097152,
     lineTimeout: 30,
     sweepInterval: 1000,
+    logLevel: 'info',
     config: { ...defaultConfig },
   };
   const apply = (f: Flag, raw: string, origin: string) => {
@@ -96,20 +101,11 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOp
   };
   for (const f of flags) if (env[f.env] !== undefined && env[f.env] !== '') apply(f, env[f.env]!, f.env);
 
-  const positional: string[] = [];
-  for (let k = 0; k < argv.length; k++) {
-    const arg = argv[k];
-    if (arg === '--help' || arg === '-h') return 'help';
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const [name, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const f = flags.find((x) => x.flag === name);
-    if (!f) throw new UsageError(`unknown option ${name}`);
-    const value = inline ?? argv[++k];
-    if (value === undefined) throw new UsageError(`${name} needs a value`);
-    apply(f, value, name);
+  const { values, positionals: positional } = readCommandLine(argv);
+  if (values.help) return 'help';
+  for (const f of flags) {
+    const value = (values as Record<string, string | boolean | undefined>)[f.flag.slice(2)];
+    if (typeof value === 'string') apply(f, value, f.flag);
   }
   if (positional.length > 3) throw new UsageError(`too many arguments: ${positional.slice(3).join(' ')}`);
   const [port, blockDuration, timeout] = positional.map((p, k) => {
@@ -123,5 +119,29 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOp
     options.config.timeout = timeout;
   }
   if (options.port > 65535 || options.httpPort > 65535) throw new UsageError('ports are at most 65535');
+  if (!logLevels.includes(options.logLevel)) throw new UsageError(`--log-level is one of ${logLevels.join(', ')}, got "${options.logLevel}"`);
   return options;
+}
+
+/** The options `node:util`'s parser knows: every flag of the table takes a value, and --help. */
+const commandLineOptions = {
+  ...Object.fromEntries(flags.map((f) => [f.flag.slice(2), { type: 'string' as const }])),
+  help: { type: 'boolean' as const, short: 'h' },
+};
+
+/** Flags anywhere among the positionals (`5000 --http-port 5001 3 4`); the last of a repeated flag wins. */
+function readCommandLine(argv: string[]) {
+  try {
+    return parseCommandLine({ args: argv, options: commandLineOptions, allowPositionals: true, strict: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const name = /'(-[^' ]+)/.exec(err instanceof Error ? err.message : '')?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${name}`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      // node:util takes no value that starts with a dash after a space (`--redis --host x` is a missing value).
+      const dash = /ambiguous/.test(String(err)) ? `; write ${name}=VALUE for a value that starts with "-"` : '';
+      throw new UsageError(`${name} needs a value${dash}`);
+    }
+    throw err;
+  }
 }

@@ -21,8 +21,18 @@ describe('server arguments', () => {
     expect(o !== 'help' && [o.config.blockDuration, o.config.timeout, o.config.commandRate, o.config.loginRate]).toEqual([3, 4, 0, 0]);
   });
 
+  it('takes flags between the positionals, --help and -h anywhere, and the last of a repeated flag', () => {
+    const o = parseArgs(['5000', '--http-port', '5001', '3', '--redis=redis://10.0.0.1:6379', '4', '--http-port', '5002']);
+    expect(o).toMatchObject({ port: 5000, httpPort: 5002, redis: 'redis://10.0.0.1:6379' });
+    expect(o !== 'help' && [o.config.blockDuration, o.config.timeout]).toEqual([3, 4]);
+    expect(parseArgs(['5000', '--help'])).toBe('help');
+    expect(parseArgs(['-h'])).toBe('help');
+  });
+
   it('refuses wrong arguments', () => {
-    for (const argv of [['abc'], ['1', '2', '3', '4'], ['--nope'], ['--http-port'], ['--http-port', 'x'], ['70000'], ['4000', '60', '0']]) {
+    expect(() => parseArgs(['--redis', '--host', 'x'])).toThrow('--redis needs a value');
+    expect(() => parseArgs(['-x'])).toThrow('unknown option -x');
+    for (const argv of [['abc'], ['1', '2', '3', '4'], ['--nope'], ['--http-port'], ['--http-port', 'x'], ['70000'], ['4000', '60', '0'], ['-1'], ['--help=yes']]) {
       expect(() => parseArgs(argv), argv.join(' ')).toThrow(UsageError);
     }
   });
