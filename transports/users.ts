@@ -5,28 +5,39 @@ import { defaultConfig } from '../handlers/types.js';
 import { importUsers, isUsername } from '../handlers/users.js';
 import { openState } from '../state/connect.js';
 import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
 import { parseCredentials } from './credentials.js';
 
-const usage = `Usage: npm run users -- [--redis URL] <command>
+const usage = `Usage: npm run users -- <command> [--redis URL]
   list                       the users in the store
   add <user> <password>      a new user
   reset <user> <password>    a new password (also lifts a login lock)
   remove <user>              the user, their inbox, blocks and session
   import <file>              users of a credentials file not yet in the store
-The store is REDIS_URL or --redis; a running server sees changes at once.
+The store is REDIS_URL or --redis (anywhere on the line); a running server
+sees changes at once. A password that starts with "-" goes after "--":
+  npm run users -- reset ana -- -s3cret
 (The embedded store lives inside the server process: send that process
 SIGHUP to re-read its credentials file instead.)`;
 
 /** The management command (SPEC section 1): users change without a restart. */
 async function main(argv: string[]): Promise<number> {
-  let url = process.env.REDIS_URL ?? '';
-  if (argv[0] === '--redis') {
-    url = argv[1] ?? '';
-    argv = argv.slice(2);
+  let line;
+  try {
+    line = parseArgs({ args: argv, options: { redis: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`error: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}\n${usage}\n`);
+    return 2;
   }
-  const [command, user, password] = argv;
+  if (line.values.help) {
+    process.stdout.write(usage + '\n');
+    return 0;
+  }
+  const url = line.values.redis ?? process.env.REDIS_URL ?? '';
+  const words = line.positionals;
+  const [command, user, password] = words;
   const arity: Record<string, number> = { list: 1, add: 3, reset: 3, remove: 2, import: 2 };
-  if (!command || arity[command] !== argv.length || !url) {
+  if (!command || arity[command] !== words.length || !url) {
     process.stderr.write(`${url ? '' : 'error: no store given (REDIS_URL or --redis)\n'}${usage}\n`);
     return 2;
   }

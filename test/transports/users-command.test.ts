@@ -8,9 +8,13 @@ let redis: RedisServer;
 let server: RunningServer;
 
 function users(...args: string[]): Promise<{ code: number | null; out: string }> {
+  return usersWith({ REDIS_URL: redis.url }, args);
+}
+
+function usersWith(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number | null; out: string }> {
   const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'transports', 'users.ts'), ...args], {
     cwd: root,
-    env: { ...process.env, REDIS_URL: redis.url },
+    env: { ...process.env, REDIS_URL: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -50,5 +54,18 @@ describe('npm run users (management command)', () => {
   it('refuses invalid usernames and wrong usage with exit 2', async () => {
     expect((await users('add', 'bad name!', 'x')).code).toBe(2);
     expect((await users('frobnicate')).code).toBe(2);
+    const unknown = await users('list', '--verbose');
+    expect(unknown.code).toBe(2);
+    expect(unknown.out).toContain('Usage: npm run users');
+  });
+
+  it('takes --redis anywhere on the line, and a password that starts with "-" after --', async () => {
+    const none = await usersWith({}, ['list']);
+    expect(none.code).toBe(2);
+    expect(none.out).toContain('error: no store given (REDIS_URL or --redis)');
+    expect(await usersWith({}, ['add', '--redis', redis.url, 'flagged', 'first'])).toEqual({ code: 0, out: 'flagged added\n' });
+    expect(await usersWith({}, ['reset', 'flagged', `--redis=${redis.url}`, '--', '-dash'])).toEqual({ code: 0, out: "flagged's password reset\n" });
+    expect(await httpLogin('flagged', '-dash')).toBe(200);
+    expect((await usersWith({ REDIS_URL: 'redis://127.0.0.1:1' }, ['list', '--redis', redis.url])).out.split('\n')).toContain('flagged');
   });
 });
