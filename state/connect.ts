@@ -1,4 +1,4 @@
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import RedisMock from 'ioredis-mock';
 import { RedisState } from './redis.js';
 
@@ -26,6 +26,36 @@ function reportErrors(client: Redis | Cluster, role: string, log: StoreLog): voi
 }
 
 /**
+ * The nodes of a cluster seed list (`redis://10.0.0.1:7000,redis://10.0.0.2:7000`,
+ * SPEC section 7): ioredis asks any of them for the slot map and finds the
+ * others from it. Credentials and TLS (`rediss://`) come from the first URL
+ * and hold for every node.
+ */
+function clusterSeeds(urls: string[]): { nodes: { host: string; port: number }[]; redisOptions: RedisOptions } {
+  const parsed = urls.map((u) => {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new Error(`not a Redis URL in the cluster seed list: ${u}`);
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`not a Redis URL in the cluster seed list: ${u}`);
+    return url;
+  });
+  const first = parsed[0];
+  return {
+    nodes: parsed.map((url) => ({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 6379) })),
+    // As for one Redis: a command fails after two reconnect attempts.
+    redisOptions: {
+      maxRetriesPerRequest: 2,
+      ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+      ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+      ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+    },
+  };
+}
+
+/**
  * Opens the state store: a Redis URL, a comma-separated list of cluster node
  * URLs, or (no URL) the embedded in-process store on ioredis-mock, whose
  * contents are lost when the process exits.
@@ -37,15 +67,16 @@ export function openState(url?: string, log: StoreLog = () => undefined): { stat
   }
   const urls = url.split(',').map((u) => u.trim()).filter(Boolean);
   if (urls.length > 1) {
-    const nodes = urls.map((u) => {
-      const parsed = new URL(u);
-      return { host: parsed.hostname, port: Number(parsed.port || 6379) };
-    });
-    const options = { enableAutoPipelining: true, redisOptions: { maxRetriesPerRequest: 2 } };
-    const [commands, subscriber] = [new Cluster(nodes, options), new Cluster(nodes, options)];
+    const { nodes, redisOptions } = clusterSeeds(urls);
+    // Commands: auto-pipelined per node. Wake-ups: sharded pub/sub, one
+    // subscriber connection per master, each subscribed to the channels of
+    // its slots; kept apart from the commands, since an auto-pipelined
+    // SSUBSCRIBE would go down a command connection.
+    const commands = new Cluster(nodes, { enableAutoPipelining: true, redisOptions });
+    const subscriber = new Cluster(nodes, { shardedSubscribers: true, redisOptions });
     reportErrors(commands, 'command', log);
     reportErrors(subscriber, 'subscriber', log);
-    return { state: new RedisState(commands, subscriber), embedded: false };
+    return { state: new RedisState(commands, subscriber, { sharded: true }), embedded: false };
   }
   // Commands issued in the same tick share one round trip (auto-pipelining);
   // a command fails after two reconnect attempts instead of waiting forever,

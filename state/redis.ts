@@ -32,15 +32,18 @@ export class RedisState implements State {
   /**
    * @param redis commands and scripts
    * @param subscriber a second connection, used only for wake-up pub/sub
+   * @param options.sharded wake-ups on sharded pub/sub (a Redis Cluster)
    */
   constructor(
     private readonly redis: Client,
     private readonly subscriber: Client,
+    private readonly options: { sharded?: boolean } = {},
   ) {
     for (const script of loadScripts()) {
-      redis.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+      const lua = options.sharded ? shardedPublish(script.name, script.lua) : script.lua;
+      redis.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua });
     }
-    subscriber.on('message', (channel: string, message: string) => {
+    subscriber.on(options.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
       const space = message.indexOf(' ');
       if (space < 0) return;
       const id = Number(message.slice(0, space));
@@ -56,11 +59,29 @@ export class RedisState implements State {
     });
     // ioredis resubscribes by itself after a reconnect; what was published
     // while it was away is gone, so listeners catch up by reading.
-    let connectedBefore = false;
-    subscriber.on('ready', () => {
-      if (connectedBefore) for (const listener of this.resyncListeners) listener();
-      connectedBefore = true;
-    });
+    const resync = () => {
+      for (const listener of this.resyncListeners) listener();
+    };
+    if (options.sharded) {
+      // A Cluster keeps one sharded subscriber connection per master. One
+      // that drops is replaced ('-subscriber'), all of them after the whole
+      // cluster connection was lost ('close'); 'subscribersReady' follows
+      // once the replacements are connected and resubscribing.
+      let lost = false;
+      subscriber.on('-subscriber', () => (lost = true));
+      subscriber.on('close', () => (lost = true));
+      subscriber.on('subscribersReady', () => {
+        if (!lost) return;
+        lost = false;
+        resync();
+      });
+    } else {
+      let connectedBefore = false;
+      subscriber.on('ready', () => {
+        if (connectedBefore) resync();
+        connectedBefore = true;
+      });
+    }
   }
 
   private run(name: string, keyList: string[], args: (string | number)[]): Promise<unknown> {
@@ -309,15 +330,21 @@ export class RedisState implements State {
   }
 
   async watch(user: string): Promise<void> {
-    await this.subscriber.subscribe(keys.wake(user));
+    await this.subscribe(keys.wake(user));
   }
 
   async unwatch(user: string): Promise<void> {
-    await this.subscriber.unsubscribe(keys.wake(user));
+    if (this.options.sharded) await this.subscriber.sunsubscribe(keys.wake(user));
+    else await this.subscriber.unsubscribe(keys.wake(user));
   }
 
   async watchLobby(): Promise<void> {
-    await this.subscriber.subscribe(keys.lobbyWake);
+    await this.subscribe(keys.lobbyWake);
+  }
+
+  private async subscribe(channel: string): Promise<void> {
+    if (this.options.sharded) await this.subscriber.ssubscribe(channel);
+    else await this.subscriber.subscribe(channel);
   }
 
   async migrate(): Promise<void> {
@@ -338,6 +365,17 @@ export class RedisState implements State {
     this.subscriber.disconnect();
     this.redis.disconnect();
   }
+}
+
+/**
+ * A script with its wake-ups on sharded pub/sub: SPUBLISH sends a message
+ * only to the node serving the channel's slot (the slot of the keys the
+ * script touches), where PUBLISH on a cluster is copied to every node.
+ */
+function shardedPublish(name: string, lua: string): string {
+  const swapped = lua.replaceAll("redis.call('PUBLISH',", "redis.call('SPUBLISH',");
+  if (/\bPUBLISH\b/.test(swapped)) throw new Error(`script ${name}: a PUBLISH the sharded form does not replace`);
+  return swapped;
 }
 
 /** A stored lobby entry `<skip> <event>` with its id, or null if malformed. */

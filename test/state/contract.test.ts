@@ -1,11 +1,13 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import RedisMock from 'ioredis-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openState } from '../../state/connect.js';
 import type { Cursor } from '../../state/cursor.js';
 import type { Delivery, LobbyEvent, Page, PollResult, State } from '../../state/index.js';
+import { keys } from '../../state/keys.js';
 import { RedisState } from '../../state/redis.js';
 import { mockState } from '../support/context.js';
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 /**
@@ -1700,36 +1702,26 @@ contract('ioredis-mock', async () => {
   };
 });
 
-// A real redis-server, one for this file, emptied before each test.
-describe('real redis-server', () => {
-  let server: RedisServer;
-  let admin: Redis;
+/** A store whose subscriber connections can be dropped from the server side. */
+interface Droppable {
+  /** Empties the store. */
+  flush(): Promise<void>;
+  open(): State;
+  /** Kills the store's pub/sub client connections; how many it killed. */
+  killSubscribers(): Promise<number>;
+}
 
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url, { maxRetriesPerRequest: 2 });
-  });
-
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-  });
-
-  contract('redis-server', async () => {
-    await admin.flushall();
-    return {
-      state: openState(server.url).state,
-      replica: async () => openState(server.url).state,
-      raw: async () => new Redis(server.url, { maxRetriesPerRequest: 2 }),
-    };
-  });
-
+/**
+ * Wake-ups across a lost subscriber connection (a real store only: the mock
+ * has no connections to lose).
+ */
+function resubscribe(store: () => Droppable) {
   describe('wake-ups across a lost subscriber connection', () => {
     let state: State;
 
     beforeEach(async () => {
-      await admin.flushall();
-      state = openState(server.url).state;
+      await store().flush();
+      state = store().open();
     });
 
     afterEach(async () => {
@@ -1748,7 +1740,7 @@ describe('real redis-server', () => {
       expect(resyncs).toBe(0);
 
       // Drop the subscriber's connection from the server side.
-      expect(Number(await admin.client('KILL', 'TYPE', 'pubsub'))).toBeGreaterThanOrEqual(1);
+      expect(await store().killSubscribers()).toBeGreaterThanOrEqual(1);
       await vi.waitFor(() => expect(resyncs).toBe(1), { timeout: 10_000, interval: 20 });
 
       // The subscription is back: a new event wakes the listener again. (Poll
@@ -1775,7 +1767,7 @@ describe('real redis-server', () => {
       expect(await state.appendLobby(['alice'], ev(1, 'presence'), BIG_CAP)).toBe(1);
       await vi.waitFor(() => expect(lobby).toEqual([{ id: 1, skip: ['alice'], json: ev(1, 'presence') }]), WAIT);
 
-      expect(Number(await admin.client('KILL', 'TYPE', 'pubsub'))).toBeGreaterThanOrEqual(1);
+      expect(await store().killSubscribers()).toBeGreaterThanOrEqual(1);
       await vi.waitFor(() => expect(resyncs).toBe(1), { timeout: 10_000, interval: 20 });
       await vi.waitFor(
         async () => {
@@ -1786,6 +1778,121 @@ describe('real redis-server', () => {
       );
       expect(lobby[1]).toMatchObject({ skip: ['bob'], json: ev('again', 'presence') });
       expect(lobby[1].id).toBeGreaterThan(1);
+    });
+  });
+}
+
+// A real redis-server, one for this file, emptied before each test.
+describe('real redis-server', () => {
+  let server: RedisServer;
+  let admin: Redis;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = new Redis(server.url, { maxRetriesPerRequest: 2 });
+  });
+
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+
+  contract('redis-server', async () => {
+    await admin.flushall();
+    return {
+      state: openState(server.url).state,
+      replica: async () => openState(server.url).state,
+      raw: async () => new Redis(server.url, { maxRetriesPerRequest: 2 }),
+    };
+  });
+
+  resubscribe(() => ({
+    flush: async () => void (await admin.flushall()),
+    open: () => openState(server.url).state,
+    killSubscribers: async () => Number(await admin.client('KILL', 'TYPE', 'pubsub')),
+  }));
+});
+
+// A three-node Redis Cluster (every node a master), one for this file,
+// emptied before each test; the state opens it through the seed-list URL.
+describe('redis cluster', () => {
+  let cluster: RedisCluster;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  contract('redis cluster', async () => {
+    await cluster.flush();
+    return {
+      state: openState(cluster.url).state,
+      replica: async () => openState(cluster.url).state,
+      raw: async () => new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { maxRetriesPerRequest: 2 } }),
+    };
+  });
+
+  resubscribe(() => ({
+    flush: () => cluster.flush(),
+    open: () => openState(cluster.url).state,
+    // Each node the state subscribed on has a sharded subscriber connection of its own.
+    killSubscribers: async () => (await Promise.all(cluster.nodes.map((n) => n.client('KILL', 'TYPE', 'pubsub')))).reduce((a: number, b) => a + Number(b), 0),
+  }));
+
+  describe('slots and sharded pub/sub', () => {
+    /** How many hash slots the keys fall in, as the cluster computes them. */
+    async function slots(...names: string[]): Promise<number> {
+      return new Set(await Promise.all(names.map((k) => cluster.nodes[0].cluster('KEYSLOT', k)))).size;
+    }
+
+    it("a user's keys and wake channel share one slot, the lobby's theirs, the global sets {im}'s: three slots", async () => {
+      const user = (u: string) => [keys.user(u), keys.session(u), keys.inbox(u), keys.blocks(u), keys.blockedBy(u), keys.privateRequests(u), keys.wake(u)];
+      expect(await slots(...user('alice'))).toBe(1);
+      expect(await slots(keys.lobbyMeta, keys.lobby, keys.lobbyWake)).toBe(1);
+      expect(await slots(keys.users, keys.online, keys.lastSeen, keys.schema)).toBe(1);
+      expect(await slots(keys.lobby, keys.user('alice'), keys.users)).toBe(3);
+    });
+
+    it('wake-ups go by sharded pub/sub: subscribed on the node of the channel\'s slot, SPUBLISH from the scripts, never PUBLISH', async () => {
+      await cluster.flush();
+      await Promise.all(cluster.nodes.map((n) => n.config('RESETSTAT')));
+      const state = openState(cluster.url).state;
+      try {
+        const wakes: number[] = [];
+        const lobby: number[] = [];
+        state.onWake((_user, id) => wakes.push(id));
+        state.onLobby((event) => lobby.push(event.id));
+        await state.addUser('alice', 'h');
+        await state.watch('alice');
+        await state.watchLobby();
+        const subscribers = async (channel: string) =>
+          Promise.all(cluster.nodes.map(async (n) => Number(((await n.pubsub('SHARDNUMSUB', channel)) as [string, number])[1])));
+        const owner = async (key: string) => {
+          const slot = Number(await cluster.nodes[0].cluster('KEYSLOT', key));
+          return Promise.all(cluster.nodes.map(async (n) => Number(await n.cluster('COUNTKEYSINSLOT', slot)) > 0));
+        };
+        await state.deliver('alice', dm(ev(1)), BIG_CAP);
+        await state.appendLobby([], ev(2, 'presence'), BIG_CAP);
+        await vi.waitFor(() => {
+          expect(wakes).toEqual([1]);
+          expect(lobby).toEqual([1]);
+        }, WAIT);
+        // One subscriber per channel, on the node that holds the channel's keys.
+        expect((await subscribers(keys.wake('alice'))).map((n) => n === 1)).toEqual(await owner(keys.user('alice')));
+        expect((await subscribers(keys.lobbyWake)).map((n) => n === 1)).toEqual(await owner(keys.lobby));
+        const calls = async (command: string) =>
+          (await Promise.all(cluster.nodes.map((n) => n.info('commandstats')))).reduce(
+            (sum, info) => sum + Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0),
+            0,
+          );
+        expect(await calls('spublish')).toBe(2);
+        expect(await calls('publish')).toBe(0);
+      } finally {
+        await state.close();
+      }
     });
   });
 });
