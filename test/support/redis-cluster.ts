@@ -24,6 +24,8 @@ export interface RedisCluster {
   pids(): number[];
   /** One plain client per node (every node is a master), for FLUSHALL, CLIENT KILL, INFO. */
   nodes: Redis[];
+  /** Which node (an index into `ports`) serves the slot of a key or shard channel. */
+  nodeOf(key: string): Promise<number>;
   /** Empties the cluster: FLUSHALL on every master. */
   flush(): Promise<void>;
   /** Stops every server (SIGTERM, SIGKILL after a grace period) and removes the temp dirs. */
@@ -195,6 +197,13 @@ async function launch(size: number, timeoutMs: number): Promise<RedisCluster> {
     ports: nodes.map((n) => n.port),
     pids: () => nodes.map((n) => n.child.pid ?? -1),
     nodes: clients,
+    async nodeOf(key: string) {
+      const slot = Number(await clients[0].cluster('KEYSLOT', key));
+      const ranges = await clients[0].cluster('SLOTS');
+      const range = ranges.find(([first, last]) => first <= slot && slot <= last);
+      if (!range) throw new Error(`no node serves slot ${slot}`);
+      return nodes.findIndex((n) => n.port === Number(range[2][1]));
+    },
     async flush() {
       await Promise.all(clients.map((c) => c.flushall()));
     },
