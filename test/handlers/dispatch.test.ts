@@ -300,16 +300,38 @@ describe('dispatch: login attempts rate-limited per address', () => {
 });
 
 describe('dispatch: no input crashes the server', () => {
-  it('every odd line gets a reply', async () => {
+  it('every odd line gets the reply the spec gives it, logged in or not', async () => {
     const server = await Server.start();
     const yoda = await server.login('yoda');
-    const lines = ['login', 'login  ', 'login yoda', 'resume', 'resume :', 'resume ::: 1', 'resume yoda:x -1', 'p2p 99999999999999999999',
-      'whoelsesince 999999999999999', 'whoelsesince 9999999999999999999999', 'message  ', 'block .', 'block ..', 'unblock -', '\uFEFFwhoelse'];
-    for (const line of lines) {
-      for (const caller of [server.caller(), yoda.caller]) {
+    const usage = (synopsis: string) => ['usage', `Usage: ${synopsis}`];
+    const notLoggedIn = ['not_logged_in', 'Error. You are not logged in'];
+    // line: [error code, text] before login, then as yoda (null: ok).
+    const cases: [string, string[], string[] | null][] = [
+      ['login', usage('login <username> <password>'), usage('login <username> <password>')],
+      ['login  ', usage('login <username> <password>'), usage('login <username> <password>')],
+      ['login yoda', usage('login <username> <password>'), usage('login <username> <password>')],
+      ['resume', usage('resume <token> [<cursor>]'), usage('resume <token> [<cursor>]')],
+      ['resume :', notLoggedIn, ['already_logged_in', 'This user is already logged in']],
+      // A cursor is one the server handed out (SPEC section 4): anything else is a usage error.
+      ['resume ::: 1', usage('resume <token> [<cursor>]'), usage('resume <token> [<cursor>]')],
+      ['resume yoda:x -1', usage('resume <token> [<cursor>]'), usage('resume <token> [<cursor>]')],
+      ['p2p 99999999999999999999', notLoggedIn, usage('p2p [<host>] <port>')],
+      ['whoelsesince 999999999999999', notLoggedIn, null],
+      ['whoelsesince 9999999999999999999999', notLoggedIn, usage('whoelsesince <seconds>')],
+      ['message  ', notLoggedIn, usage('message <user> <text>')],
+      // Well-formed usernames nobody has.
+      ['block .', notLoggedIn, ['invalid_user', 'Error. Invalid user']],
+      ['block ..', notLoggedIn, ['invalid_user', 'Error. Invalid user']],
+      ['unblock -', notLoggedIn, ['invalid_user', 'Error. Invalid user']],
+      // A byte-order mark is not whitespace: the verb is not whoelse.
+      ['\uFEFFwhoelse', ['invalid_command', invalidCommand], ['invalid_command', invalidCommand]],
+    ];
+    for (const [line, before, after] of cases) {
+      const cmd = line.split(' ')[0];
+      for (const [caller, expected] of [[server.caller(), before], [yoda.caller, after]] as const) {
         const reply = await server.run(caller, line);
-        expect(reply, JSON.stringify(line)).toMatchObject({ type: 'reply' });
-        expect(typeof reply.text).toBe('string');
+        if (expected === null) expect(reply, JSON.stringify(line)).toMatchObject({ type: 'reply', cmd, ok: true, text: '', users: [] });
+        else expect(reply, JSON.stringify(line)).toMatchObject({ type: 'reply', cmd, ok: false, error: expected[0], text: expected[1] });
       }
     }
   });
