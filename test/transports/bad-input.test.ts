@@ -85,19 +85,32 @@ describe('TCP bad input', () => {
   });
 
   it('answers a PROXY header only from a trusted proxy', async () => {
-    // An untrusted peer's PROXY v2 header is just bytes: it is not a command.
-    const header = Buffer.from('0d0a0d0a000d0a515549540a2111000c0a0000010a000002d4310fa0', 'hex');
-    const socket = connect(t.replica.tcpPort, '127.0.0.1');
-    const reply = await new Promise<string>((resolve) => {
-      let data = '';
-      socket.on('data', (d) => {
-        data += d;
-        if (data.includes('\n')) resolve(data);
-      });
-      socket.write(Buffer.concat([header, Buffer.from('\nwhoelse\n')]));
-    });
-    socket.destroy();
-    expect(JSON.parse(reply.split('\n')[0])).toMatchObject({ ok: false, error: 'invalid_command' });
+    // From 192.0.2.1:8080 (no newline byte in it, so an untrusted peer's copy splits only at the signature's).
+    const header = Buffer.from('0d0a0d0a000d0a515549540a2111000cc0000201cb0071071f900fa0', 'hex');
+    // `p2p <port>` without a host records the client address the server uses, and says it.
+    const p2pHost = async (client: TcpClient, user: string, password: string) => {
+      expect(await client.command(`login ${user} ${password}`)).toMatchObject({ ok: true });
+      return (await client.command('p2p 4501')).host;
+    };
+
+    // Untrusted peer: the header is just bytes, four lines of them and no command.
+    const untrusted = await open();
+    untrusted.socket.write(Buffer.concat([header, Buffer.from('\n')]));
+    await untrusted.waitFor(() => true, 5000, 4);
+    expect(untrusted.received).toMatchObject(Array(5).fill({ type: 'reply', ok: false, error: 'invalid_command' }));
+    expect(await p2pHost(untrusted, 'yoda', 'wise')).toBe('127.0.0.1');
+
+    // Trusted peer: the header is taken off, and its address is the client's.
+    const behind = await startTestReplica({}, { trustProxy: ['127.0.0.1'] });
+    try {
+      const viaProxy = await TcpClient.open(behind.replica.tcpPort);
+      clients.push(viaProxy);
+      viaProxy.socket.write(header);
+      expect(await p2pHost(viaProxy, 'luke', 'sunrise')).toBe('192.0.2.1');
+      expect(viaProxy.received.filter((m) => m.ok === false)).toEqual([]);
+    } finally {
+      await behind.replica.close();
+    }
   });
 });
 
