@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestReplica } from '../support/replica.js';
 import { TcpClient } from '../support/tcp-client.js';
