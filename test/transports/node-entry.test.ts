@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { root, startServer, type RunningServer } from '../support/server.js';
 import { TcpClient } from '../support/tcp-client.js';
@@ -18,6 +18,13 @@ afterAll(async () => {
   await Promise.all(redises.map((r) => r.stop()));
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
+
+/** Long-polls parked on the server now, from its GET /metrics. */
+async function parkedPolls(server: RunningServer): Promise<number> {
+  const m = /^im_parked_polls (\S+)$/m.exec(await (await fetch(`${server.http}/metrics`)).text());
+  if (!m) throw new Error('no im_parked_polls in /metrics');
+  return Number(m[1]);
+}
 
 async function login(server: RunningServer, user: string, password: string) {
   const client = await TcpClient.open(server.tcpPort);
@@ -75,7 +82,7 @@ describe('SIGTERM', () => {
     const token = String(((await http.json()) as Record<string, unknown>).token);
     await fetch(`${server.http}/events?wait=0`, { headers: { authorization: `Bearer ${token}` } });
     const parked = fetch(`${server.http}/events?wait=30`, { headers: { authorization: `Bearer ${token}` } });
-    await new Promise((r) => setTimeout(r, 300));
+    await vi.waitFor(async () => expect(await parkedPolls(server)).toBe(1), { timeout: 10_000, interval: 20 });
     const started = Date.now();
     const stopping = server.stop();
     expect(await client.waitFor((m) => m.type === 'session_end')).toMatchObject({ reason: 'shutdown' });
@@ -183,7 +190,9 @@ describe('a replica killed mid-stream', () => {
         return again;
       }),
     );
-    await new Promise((r) => setTimeout(r, 300)); // keep sending across the resumes
+    // Keep sending across the resumes: stop once 30 more have been acknowledged.
+    const resumedAt = acknowledged.length;
+    await vi.waitFor(() => expect(acknowledged.length).toBeGreaterThanOrEqual(resumedAt + 30), { timeout: 20_000, interval: 20 });
     sending = false;
     await sender;
     const lastLine = acknowledged.at(-1)!;
