@@ -67,6 +67,8 @@ export class Driver {
   /** Arrival times (performance.now()) of each broadcast tag, per recipient. */
   private readonly broadcasts = new Map<string, { arrivals: number[]; seen: Set<string>; duplicates: number }>();
   private closedByServer = 0;
+  /** Presence and other events received by sessions no longer held (logged out), so totals never go down. */
+  private retired = { presence: 0, events: 0 };
   /** Bench messages of phases already closed, or not ours at all. */
   stray = 0;
 
@@ -213,6 +215,8 @@ export class Driver {
       }
       this.tcp.pop();
       session.close();
+      this.retired.presence += session.presence;
+      this.retired.events += session.events;
       if (reply.ok === true) {
         result.users.push(session.user);
         result.latenciesUs.push(Math.round(Number(reply.latencyMs) * 1000));
@@ -244,7 +248,7 @@ export class Driver {
   }
 
   presence(): number {
-    let total = 0;
+    let total = this.retired.presence;
     for (const s of this.tcp) total += s.presence;
     for (const s of this.http) total += s.presence;
     return total;
@@ -252,7 +256,7 @@ export class Driver {
 
   stats(): DriverStats {
     const cpu = process.cpuUsage();
-    let events = 0;
+    let events = this.retired.events;
     for (const s of this.tcp) events += s.events;
     for (const s of this.http) events += s.events;
     return {

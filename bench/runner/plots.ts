@@ -38,7 +38,7 @@ function latencySpec(runs: Run[]): TopLevelSpec | null {
     ...base,
     title: 'Send-to-receive latency against offered load (open loop)',
     data: { values: rows },
-    facet: { column: { field: 'transport', type: 'nominal', title: null } },
+    facet: { column: { field: 'transport', type: 'nominal', title: null, sort: ['TCP', 'HTTP long-poll'] } },
     spec: {
       width: 320,
       height: 240,
