@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestReplica } from '../support/replica.js';
 import { TcpClient } from '../support/tcp-client.js';
 
@@ -208,7 +208,13 @@ describe('inactivity timeout', () => {
     });
     await luke.client.waitClosed();
     await yoda.client.waitFor((m) => m.text === 'luke logged out');
-    await new Promise((r) => setTimeout(r, 300)); // several more sweeps run
+    // Several more sweeps run (each starts by asking for idle candidates)...
+    const sweeps = vi.spyOn(t.state, 'idleCandidates');
+    await vi.waitFor(() => expect(sweeps.mock.calls.length).toBeGreaterThanOrEqual(3), { timeout: 10_000, interval: 20 });
+    sweeps.mockRestore();
+    // ...and a lobby event after them reaches yoda after any repeat of the announcement would have.
+    expect((await t.http.command(hans, 'broadcast after the sweeps')).status).toBe(200);
+    await yoda.client.waitFor((m) => m.text === 'hans: after the sweeps');
     expect(yoda.client.received.filter((m) => m.text === 'luke logged out')).toHaveLength(1);
     expect(yoda.client.received.find((m) => m.text === 'luke logged out')).toMatchObject({ reason: 'timeout' });
     const polled = (await t.http.events(hans, `after=${hansLogin.cursor}`)).body.events.filter((e) => e.text === 'luke logged out');
