@@ -1,7 +1,7 @@
 import type { Context } from '../handlers/types.js';
 import type { Cursor } from '../state/cursor.js';
 import type { EventPage, LobbyEvent, StoredEvent } from '../state/index.js';
-import type { Live } from './live.js';
+import type { Wakeups } from './wakeups.js';
 
 /** An event on its way to a session: its encoded JSON and the cursor after it (its id). */
 export interface OutEvent {
@@ -68,7 +68,7 @@ export function merge(user: string, start: Cursor, inbox: StoredEvent[], lobby: 
  */
 export async function readFeed(
   ctx: Context,
-  live: Live,
+  live: Wakeups,
   user: string,
   after: Cursor,
   limit: number,

@@ -7,14 +7,18 @@ import { fail, httpStatus, texts } from '../handlers/replies.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
 import { formatCursor, parseCursor, type Cursor } from '../state/cursor.js';
 import { readFeed, type FeedPage } from './feed.js';
-import type { Live, Wake } from './live.js';
+import type { Wake } from './live.js';
 import type { Metrics } from './metrics.js';
-import { mountWebClient } from './web.js';
+import type { Wakeups } from './wakeups.js';
+import { mountWebClient, type WebFiles } from './web.js';
 
 export interface HttpOptions {
   ctx: Context;
-  live: Live;
+  /** How a parked long-poll learns that the session's streams grew (Live on Node). */
+  live: Wakeups;
   metrics: Metrics;
+  /** The web client's files, for a host without a filesystem (default: read from web/). */
+  webFiles?: WebFiles;
   /** The client address of a request, as the host sees it (after trusted proxies). */
   clientAddress(c: HonoContext): string;
 }
@@ -155,7 +159,7 @@ export function createHttpApp(o: HttpOptions) {
     }
   }
 
-  mountWebClient(app);
+  mountWebClient(app, o.webFiles);
   app.get('/healthz', (c) => c.json({ ok: true, text: 'ok' }));
   app.get('/readyz', async (c) => {
     const ready = !closing && (await ctx.state.ping().catch(() => false));

@@ -1,5 +1,6 @@
 import type { LobbyEvent, State } from '../state/index.js';
 import { LobbyTail } from './lobby-tail.js';
+import type { Wakeups } from './wakeups.js';
 
 /**
  * What wakes a listener: a new event in the user's inbox, a new lobby event,
@@ -26,7 +27,7 @@ interface Watched {
  * A subscription outlives its last listener by `lingerMs`, so a long-poll
  * client that polls again at once does not pay for unsubscribe + subscribe.
  */
-export class Live {
+export class Live implements Wakeups {
   private readonly watched = new Map<string, Watched>();
   readonly lobby: LobbyTail;
 
