@@ -12,25 +12,36 @@ export interface ScriptSource {
   lua: string;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const luaDir = join(here, 'lua');
+/**
+ * The scripts as read at build time, for a host without a filesystem (the
+ * Worker's bundle carries them); null: read state/lua.
+ */
+let bundled: ScriptSource[] | null = null;
+
+/** Makes `loadScripts` return these (what it returned at build time) instead of reading files. */
+export function useBundledScripts(scripts: ScriptSource[]): void {
+  bundled = scripts;
+}
 
 /** Expands includes, each piece once, nested pieces first. */
-function expand(source: string, included = new Set<string>()): string {
+function expand(luaDir: string, source: string, included = new Set<string>()): string {
   return source.replace(/^--@include (\w+)$/gm, (_line, piece: string) => {
     if (included.has(piece)) return '';
     included.add(piece);
-    return expand(readFileSync(join(luaDir, 'includes', `${piece}.lua`), 'utf8'), included);
+    return expand(luaDir, readFileSync(join(luaDir, 'includes', `${piece}.lua`), 'utf8'), included);
   });
 }
 
 export function loadScripts(): ScriptSource[] {
+  if (bundled) return bundled;
+  // Resolved here, not at import: a bundle's module URL need not be a file.
+  const luaDir = join(dirname(fileURLToPath(import.meta.url)), 'lua');
   return readdirSync(luaDir)
     .filter((f) => f.endsWith('.lua'))
     .map((file) => {
       const match = /^(.+)-(\d+)\.lua$/.exec(file);
       if (!match) throw new Error(`Lua script ${file} must be named <name>-<numberOfKeys>.lua`);
       const name = match[1].replace(/-(\w)/g, (_m, c: string) => c.toUpperCase());
-      return { name, numberOfKeys: Number(match[2]), lua: expand(readFileSync(join(luaDir, file), 'utf8')) };
+      return { name, numberOfKeys: Number(match[2]), lua: expand(luaDir, readFileSync(join(luaDir, file), 'utf8')) };
     });
 }

@@ -15,8 +15,12 @@ export type WebFiles = Map<string, WebFile>;
 /**
  * `web/` beside `transports/`: the same from the sources under tsx and from
  * `dist/transports/` once `npm run build` has copied `web/` to `dist/web`.
+ * Resolved when called, not at import: in the Worker's bundle the module URL
+ * is not a file (and the Worker passes its own files).
  */
-export const webDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'web');
+export function webDir(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'web');
+}
 
 const types: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -31,7 +35,7 @@ const types: Record<string, string> = {
  * of the web client: a host without one (a Worker) passes its own map to
  * `mountWebClient` instead.
  */
-export function loadWebFiles(dir = webDir): WebFiles {
+export function loadWebFiles(dir = webDir()): WebFiles {
   const files: WebFiles = new Map();
   files.set('/', { body: readFileSync(join(dir, 'index.html')), type: types['.html']! });
   for (const name of readdirSync(join(dir, 'assets'))) {
