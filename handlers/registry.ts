@@ -109,7 +109,7 @@ export async function dispatch(ctx: Context, caller: Caller, line: string): Prom
     if (args === null) return fail(verb, 'usage', texts.usage(row.synopsis));
     return await row.handler(ctx, args, session, caller);
   } catch (err) {
-    ctx.log?.('error', 'command failed', { verb, error: String(err) });
+    ctx.log?.('error', 'command failed', { verb: row.verb, user: caller.session?.user, err });
     return fail(verb, 'unavailable', texts.unavailable);
   }
 }

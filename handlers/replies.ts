@@ -63,6 +63,7 @@ export const texts = {
   privateDeclined: (user: string) => `${user} declined private messaging`,
   messageTooLong: (max: number) => `Error. Message too long (at most ${max} characters)`,
   lineTooLong: (max: number) => `Error. Line too long (at most ${max} bytes)`,
+  lineTimedOut: (seconds: number) => `Error. Line not finished within ${seconds} s. The connection is closed`,
   bodyTooLong: (max: number) => `Error. Request body too long (at most ${max} bytes)`,
   commandRateLimited: 'Error. Too many commands. Please slow down',
   byteRateLimited: 'Error. Sending too fast. The connection is closed; please reconnect and slow down',

@@ -63,7 +63,9 @@ export interface Context {
   log?: Logger;
 }
 
-export type Logger = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** Where handlers and transports report; an `err` field carries an Error (logged with its stack). */
+export type Logger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
 
 /** Who is calling: the transport fills this in from its connection or request. */
 export interface Caller {

@@ -2,6 +2,9 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import RedisMock from 'ioredis-mock';
 import { RedisState } from './redis.js';
 
+/** Milliseconds a command may take before it fails (a store that does not answer). */
+const commandTimeout = 1500;
+
 /** Where connection trouble is reported; the default keeps quiet. */
 export type StoreLog = (message: string) => void;
 
@@ -48,6 +51,7 @@ function clusterSeeds(urls: string[]): { nodes: { host: string; port: number }[]
     // As for one Redis: a command fails after two reconnect attempts.
     redisOptions: {
       maxRetriesPerRequest: 2,
+      commandTimeout,
       ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
       ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
       ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
@@ -79,9 +83,10 @@ export function openState(url?: string, log: StoreLog = () => undefined): { stat
     return { state: new RedisState(commands, subscriber, { sharded: true }), embedded: false };
   }
   // Commands issued in the same tick share one round trip (auto-pipelining);
-  // a command fails after two reconnect attempts instead of waiting forever,
-  // so a Redis outage becomes an `unavailable` reply rather than a hang.
-  const redis = new Redis(urls[0], { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
+  // a command fails after two reconnect attempts or `commandTimeout`,
+  // whichever comes first, so a Redis outage becomes an `unavailable` reply
+  // within two seconds rather than a hang.
+  const redis = new Redis(urls[0], { enableAutoPipelining: true, maxRetriesPerRequest: 2, commandTimeout });
   const subscriber = redis.duplicate();
   reportErrors(redis, 'command', log);
   reportErrors(subscriber, 'subscriber', log);

@@ -107,6 +107,8 @@ export type PollResult =
 
 /** Wake-ups: "user's inbox grew to `id`", with the new event attached. */
 export type WakeListener = (user: string, id: number, json: string) => void;
+/** A script ran: its name, how long it took (seconds), whether it succeeded. */
+export type ScriptListener = (name: string, seconds: number, ok: boolean) => void;
 /** Wake-ups: "the lobby grew", with the new event attached. */
 export type LobbyListener = (event: LobbyEvent) => void;
 
@@ -184,6 +186,8 @@ export interface State {
    * re-established): every listener should read its inbox again.
    */
   onResync(listener: () => void): void;
+  /** Called after every script with its name, duration and whether it succeeded (for metrics). */
+  onScript(listener: ScriptListener): void;
   watch(user: string): Promise<void>;
   unwatch(user: string): Promise<void>;
   /** Subscribes to the lobby's wake-ups (once per replica). */

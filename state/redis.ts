@@ -14,6 +14,7 @@ import type {
   LoginRecord,
   OpenSessionResult,
   PollResult,
+  ScriptListener,
   SessionCheck,
   SessionCheckOptions,
   State,
@@ -27,6 +28,7 @@ type Reply = (string | number)[];
 export class RedisState implements State {
   private readonly listeners: WakeListener[] = [];
   private readonly lobbyListeners: LobbyListener[] = [];
+  private readonly scriptListeners: ScriptListener[] = [];
   private readonly resyncListeners: (() => void)[] = [];
 
   /**
@@ -84,9 +86,19 @@ export class RedisState implements State {
     }
   }
 
-  private run(name: string, keyList: string[], args: (string | number)[]): Promise<unknown> {
+  private async run(name: string, keyList: string[], args: (string | number)[]): Promise<unknown> {
     const command = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name];
-    return command.call(this.redis, ...keyList, ...args);
+    if (this.scriptListeners.length === 0) return command.call(this.redis, ...keyList, ...args);
+    const started = performance.now();
+    let ok = false;
+    try {
+      const result = await command.call(this.redis, ...keyList, ...args);
+      ok = true;
+      return result;
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      for (const listener of this.scriptListeners) listener(name, seconds, ok);
+    }
   }
 
   // users
@@ -323,6 +335,10 @@ export class RedisState implements State {
 
   onLobby(listener: LobbyListener): void {
     this.lobbyListeners.push(listener);
+  }
+
+  onScript(listener: ScriptListener): void {
+    this.scriptListeners.push(listener);
   }
 
   onResync(listener: () => void): void {

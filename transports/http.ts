@@ -2,12 +2,12 @@ import { Hono, type Context as HonoContext } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { encode, withId } from '../handlers/events.js';
 import { tokenUser } from '../handlers/login.js';
-import { dispatch } from '../handlers/registry.js';
 import { fail, httpStatus, texts } from '../handlers/replies.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
 import { formatCursor, parseCursor, type Cursor } from '../state/cursor.js';
 import { readFeed, type FeedPage } from './feed.js';
 import type { Wake } from './live.js';
+import { runCommand } from './commands.js';
 import type { Metrics } from './metrics.js';
 import type { Wakeups } from './wakeups.js';
 import { mountWebClient, type WebFiles } from './web.js';
@@ -24,6 +24,8 @@ export interface HttpOptions {
 }
 
 const eventsPerPoll = 200;
+/** How long /readyz waits for the state store: a load balancer needs an answer, not a hang. */
+const readyDeadlineMs = 1000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const eventsUsage = 'Usage: GET /events?after=<cursor>&wait=<seconds> (a cursor the server handed out)';
 const commandUsage = 'Usage: POST /command with the command line as the body, or {"line":"<command line>"}';
@@ -64,7 +66,7 @@ export function createHttpApp(o: HttpOptions) {
     // A name with spaces can never be a user; keep it one word so the rest
     // of the line is not taken for the password of someone else.
     const name = /^\S+$/.test(username) ? username : '!';
-    return send(c, await dispatch(ctx, { address: o.clientAddress(c) }, `login ${name} ${password}`));
+    return send(c, await runCommand(ctx, metrics, 'http', { address: o.clientAddress(c) }, `login ${name} ${password}`));
   });
 
   app.post('/command', async (c) => {
@@ -76,11 +78,10 @@ export function createHttpApp(o: HttpOptions) {
       if (typeof fields?.line !== 'string') return send(c, fail('', 'usage', commandUsage));
       line = fields.line;
     }
-    metrics.commands.inc();
-    return send(c, await dispatch(ctx, caller(c), line));
+    return send(c, await runCommand(ctx, metrics, 'http', caller(c), line));
   });
 
-  app.post('/logout', async (c) => send(c, await dispatch(ctx, caller(c), 'logout')));
+  app.post('/logout', async (c) => send(c, await runCommand(ctx, metrics, 'http', caller(c), 'logout')));
 
   app.get('/events', async (c) => {
     const who = caller(c).session;
@@ -96,7 +97,7 @@ export function createHttpApp(o: HttpOptions) {
     if (answer === 'none' || answer === 'ended') {
       return send(c, fail('events', 'not_logged_in', answer === 'ended' ? texts.sessionEnded : texts.notLoggedIn));
     }
-    metrics.eventsDelivered.inc(answer.events.length);
+    metrics.eventsDelivered.inc({ transport: 'http' }, answer.events.length);
     return c.body(eventsBody(answer), 200, { 'content-type': 'application/json' });
   });
 
@@ -162,14 +163,14 @@ export function createHttpApp(o: HttpOptions) {
   mountWebClient(app, o.webFiles);
   app.get('/healthz', (c) => c.json({ ok: true, text: 'ok' }));
   app.get('/readyz', async (c) => {
-    const ready = !closing && (await ctx.state.ping().catch(() => false));
+    const ready = !closing && (await withDeadline(ctx.state.ping(), readyDeadlineMs).catch(() => false));
     return ready ? c.json({ ok: true, text: 'ready' }) : c.json({ ok: false, text: texts.unavailable }, 503);
   });
-  app.get('/metrics', (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+  app.get('/metrics', async (c) => c.text(await metrics.render(), 200, { 'content-type': metrics.contentType }));
 
   app.notFound((c) => c.json({ ok: false, error: 'not_found', text: 'Error. Unknown route' }, 404));
   app.onError((err, c) => {
-    ctx.log?.('error', 'request failed', { path: c.req.path, error: String(err) });
+    ctx.log?.('error', 'request failed', { path: c.req.path, err });
     return send(c, fail('', 'unavailable', texts.unavailable));
   });
 
@@ -216,4 +217,13 @@ function eventsBody(page: FeedPage): string {
 
 function sameCursor(a: Cursor, b: Cursor): boolean {
   return a.inbox === b.inbox && a.lobby === b.lobby;
+}
+
+/** Settles like `promise`, or rejects once `ms` pass first. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -28,7 +28,10 @@ async function main(): Promise<void> {
     return;
   }
   const opts = options;
-  const log = createLogger();
+  const log = createLogger(opts.logLevel);
+  // A promise chain nobody caught is a bug to see with its stack, not a
+  // reason to drop every connection of this replica.
+  process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { err }));
   const { state, embedded } = openState(opts.redis, (message) => log('warn', message));
   const ctx: Context = {
     state,
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
   );
 
   process.on('SIGHUP', () => {
-    seedUsers(ctx, opts.credentials, log).catch((err) => log('error', 'reloading credentials failed', { error: String(err) }));
+    seedUsers(ctx, opts.credentials, log).catch((err) => log('error', 'reloading credentials failed', { err }));
   });
   let stopping = false;
   const stop = (signal: string) => {

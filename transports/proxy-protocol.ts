@@ -23,10 +23,20 @@ export function parseProxyV2(buffer: Buffer): ProxyHeader {
   if (family === 1 && length >= 16 + 12) {
     return { state: 'done', length, address: [...buffer.subarray(16, 20)].join('.') };
   }
-  if (family === 2 && length >= 16 + 36) {
-    const groups = [];
-    for (let k = 0; k < 8; k++) groups.push(buffer.readUInt16BE(16 + 2 * k).toString(16));
-    return { state: 'done', length, address: groups.join(':') };
-  }
+  if (family === 2 && length >= 16 + 36) return { state: 'done', length, address: ipv6Text(buffer.subarray(16, 32)) };
   return { state: 'done', length, address: null };
+}
+
+/**
+ * An IPv6 address in the form the socket layer and X-Forwarded-For give
+ * (RFC 5952: zeros compressed, IPv4-mapped as dotted quad), so one client has
+ * one address key on both transports.
+ */
+function ipv6Text(bytes: Buffer): string {
+  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+  if (mapped) return [...bytes.subarray(12, 16)].join('.');
+  const groups: string[] = [];
+  for (let k = 0; k < 8; k++) groups.push(bytes.readUInt16BE(2 * k).toString(16));
+  // The URL parser serialises IPv6 hosts in the canonical compressed form.
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }

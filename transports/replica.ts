@@ -38,6 +38,10 @@ export interface Replica {
 export async function startReplica(o: ReplicaOptions): Promise<Replica> {
   const { ctx } = o;
   const metrics = new Metrics();
+  ctx.state.onWake(() => metrics.wakeups.inc({ stream: 'inbox' }));
+  ctx.state.onLobby(() => metrics.wakeups.inc({ stream: 'lobby' }));
+  ctx.state.onResync(() => metrics.wakeups.inc({ stream: 'resync' }));
+  ctx.state.onScript((script, seconds, ok) => metrics.scriptSeconds.observe({ script, outcome: ok ? 'ok' : 'error' }, seconds));
   // The lobby tail never holds more than the store keeps: a cursor behind
   // the store's cap is a gap whichever replica answers.
   const live = new Live(ctx.state, 30_000, Math.min(1024, ctx.config.lobbyBacklog));

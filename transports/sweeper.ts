@@ -16,7 +16,7 @@ export function startSweeper(ctx: Context, metrics: Metrics, intervalMs: number)
       metrics.timeouts.inc(ended.length);
       for (const user of ended) ctx.log?.('info', 'session timed out', { user });
     } catch (err) {
-      ctx.log?.('warn', 'inactivity sweep failed', { error: String(err) });
+      ctx.log?.('warn', 'inactivity sweep failed', { err });
     } finally {
       running = false;
     }

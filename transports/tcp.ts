@@ -1,11 +1,12 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { encode, withId } from '../handlers/events.js';
-import { bindSession, dispatch } from '../handlers/registry.js';
+import { bindSession } from '../handlers/registry.js';
 import { fail, texts } from '../handlers/replies.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
 import { formatCursor, parseCursor, type Cursor } from '../state/cursor.js';
 import type { TrustedProxies } from './addresses.js';
 import type { Live } from './live.js';
+import { recordReply, runCommand } from './commands.js';
 import type { Metrics } from './metrics.js';
 import { parseProxyV2 } from './proxy-protocol.js';
 import { SessionStream } from './session-stream.js';
@@ -120,8 +121,8 @@ class Connection {
     if (this.closing) return;
     if (!this.withinByteRate(chunk.length)) {
       // SPEC section 6: a limit is named before the connection is closed.
-      this.write(JSON.stringify(fail('', 'rate_limited', texts.byteRateLimited)) + '\n');
-      this.close();
+      this.closeForLimit('byte_rate', fail('', 'rate_limited', texts.byteRateLimited));
+      this.o.metrics.rateLimited.inc({ limit: 'bytes' });
       return;
     }
     if (!this.proxyChecked) {
@@ -187,7 +188,10 @@ class Connection {
       clearTimeout(this.lineTimer);
       this.lineTimer = undefined;
     } else if (!this.lineTimer) {
-      this.lineTimer = setTimeout(() => this.socket.destroy(), this.o.lineTimeoutMs);
+      this.lineTimer = setTimeout(
+        () => this.closeForLimit('line_timeout', fail('', 'too_long', texts.lineTimedOut(this.o.lineTimeoutMs / 1000))),
+        this.o.lineTimeoutMs,
+      );
       this.lineTimer.unref();
     }
   }
@@ -229,7 +233,7 @@ class Connection {
     try {
       await this.runQueued();
     } catch (err) {
-      this.o.ctx.log?.('error', 'command loop failed; closing the connection', { error: String(err) });
+      this.o.ctx.log?.('error', 'command loop failed; closing the connection', { user: this.caller.session?.user, err });
       this.socket.destroy();
     } finally {
       this.busy = false;
@@ -243,7 +247,6 @@ class Connection {
         this.socket.resume();
       }
       const line = this.lines.shift()!;
-      this.o.metrics.commands.inc();
       if (line === 'ping') {
         this.write('{"type":"pong"}\n');
         continue;
@@ -265,9 +268,10 @@ class Connection {
     }
   }
 
-  private run(line: string | Reply): Promise<Reply> {
-    if (typeof line !== 'string') return Promise.resolve(line);
-    return dispatch(this.o.ctx, this.caller, line);
+  private async run(line: string | Reply): Promise<Reply> {
+    if (typeof line === 'string') return runCommand(this.o.ctx, this.o.metrics, 'tcp', this.caller, line);
+    recordReply(this.o.ctx, this.o.metrics, 'tcp', this.caller, line, 0);
+    return line;
   }
 
   private async afterReply(reply: Reply): Promise<void> {
@@ -278,14 +282,17 @@ class Connection {
     }
     if (reply.cmd !== 'login') return;
     if (reply.error === 'invalid_password' || reply.error === 'invalid_user') this.failedLogins++;
-    if (reply.error === 'account_blocked' || this.failedLogins >= this.o.ctx.config.loginFailures) this.close();
+    if (reply.error === 'account_blocked' || this.failedLogins >= this.o.ctx.config.loginFailures) {
+      this.o.metrics.closes.inc({ reason: 'login_failures' });
+      this.close();
+    }
   }
 
   /** Binds a session to this connection and streams its events from `cursor`. */
   private async attach(user: string, token: string, cursor: Cursor): Promise<void> {
     const stream = new SessionStream(this.o.ctx, this.o.live, user, cursor, {
       write: (line) => {
-        this.o.metrics.eventsDelivered.inc();
+        this.o.metrics.eventsDelivered.inc({ transport: 'tcp' });
         return this.write(line);
       },
       // session_end is a session's last event: the connection closes after
@@ -298,18 +305,22 @@ class Connection {
         this.gapPending = true;
       },
       failed: (err) => {
-        this.o.ctx.log?.('warn', 'event read failed; closing the connection so the client resumes', { error: String(err) });
-        this.socket.destroy();
+        this.o.metrics.closes.inc({ reason: 'store_error' });
+        this.o.ctx.log?.('warn', 'event read failed; closing the connection so the client resumes', { user, err });
+        this.close();
       },
     });
     this.stream = stream;
+    this.o.metrics.tcpSessions.inc();
     this.caller.session = { user, token };
     this.caller.bound = bindSession(this.o.ctx, () => stream.cursor);
     try {
       await stream.start();
     } catch (err) {
-      this.o.ctx.log?.('warn', 'wake-up subscription failed; closing the connection so the client resumes', { error: String(err) });
-      this.socket.destroy();
+      this.o.metrics.closes.inc({ reason: 'store_error' });
+      this.o.ctx.log?.('warn', 'wake-up subscription failed; closing the connection so the client resumes', { user, err });
+      // end(), not destroy(): the reply already written still reaches the client.
+      this.close();
     }
   }
 
@@ -333,12 +344,22 @@ class Connection {
     this.socket.end();
   }
 
+  /** Names the limit in a reply (SPEC section 6), then closes; the session stays resumable. */
+  private closeForLimit(reason: string, reply: Reply): void {
+    if (this.closing) return;
+    this.o.metrics.closes.inc({ reason });
+    this.o.ctx.log?.('info', 'connection closed for a limit', { reason, user: this.caller.session?.user, address: this.caller.address });
+    this.write(JSON.stringify(reply) + '\n');
+    this.close();
+  }
+
   /** The connection is gone: stop its stream and remember how far it got, for a resume without a cursor. */
   detach(): void {
     clearTimeout(this.lineTimer);
     const { stream } = this;
     if (!stream) return;
     this.stream = undefined;
+    this.o.metrics.tcpSessions.dec();
     stream.stop();
     const session = this.caller.session;
     if (session && !this.ending) this.o.ctx.state.saveCursor(session.user, session.token, stream.cursor).catch(() => undefined);

@@ -72,6 +72,13 @@ describe('PROXY protocol v2 parser (properties)', () => {
     );
   });
 
+  it('writes IPv6 sources as the socket layer does: zeros compressed, IPv4-mapped as a dotted quad', () => {
+    const parse = (groups: number[]) => parseProxyV2(header('PROXY', 'ipv6', Buffer.concat([groupBytes(groups), groupBytes(groups), ports(1, 2)])));
+    expect(parse([0, 0, 0, 0, 0, 0, 0, 0])).toMatchObject({ address: '::' });
+    expect(parse([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1])).toMatchObject({ address: '2001:db8::1' });
+    expect(parse([0, 0, 0, 0, 0, 0xffff, 0xc000, 0x201])).toMatchObject({ address: '192.0.2.1' });
+  });
+
   it('every proper prefix of a valid header is incomplete', () => {
     fc.assert(
       fc.property(

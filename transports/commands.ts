@@ -1,0 +1,42 @@
+import { commands, dispatch } from '../handlers/registry.js';
+import { texts } from '../handlers/replies.js';
+import type { Caller, Context, Reply } from '../handlers/types.js';
+import type { Metrics, Transport } from './metrics.js';
+
+const knownVerbs = new Set(commands.map((row) => row.verb));
+
+/**
+ * Runs one command line for a transport through the command table, and
+ * records what an operator sees of it: the command counter and latency, the
+ * limits and login failures it hit, and one debug log line. Never the line
+ * itself: it may hold a password or a private message.
+ */
+export async function runCommand(ctx: Context, metrics: Metrics, transport: Transport, caller: Caller, line: string): Promise<Reply> {
+  const started = performance.now();
+  const reply = await dispatch(ctx, caller, line);
+  recordReply(ctx, metrics, transport, caller, reply, (performance.now() - started) / 1000);
+  return reply;
+}
+
+/** Records a reply (also one a transport made itself, for a line it could not read). */
+export function recordReply(ctx: Context, metrics: Metrics, transport: Transport, caller: Caller, reply: Reply, seconds: number): void {
+  // Only known verbs become label values: a client must not be able to
+  // create a time series per word it types.
+  const verb = knownVerbs.has(reply.cmd) ? reply.cmd : 'unknown';
+  const outcome = reply.ok ? 'ok' : String(reply.error);
+  metrics.commands.inc({ verb, outcome, transport });
+  metrics.commandSeconds.observe({ transport }, seconds);
+  if (reply.error === 'rate_limited') metrics.rateLimited.inc({ limit: verb === 'login' ? 'login' : 'command' });
+  if (verb === 'login' && !reply.ok) {
+    metrics.loginFailures.inc({ reason: outcome });
+    if (reply.text === texts.passwordLocked) metrics.locks.inc({ kind: 'account' });
+    if (reply.text === texts.usernameLocked) metrics.locks.inc({ kind: 'address' });
+  }
+  ctx.log?.('debug', 'command', {
+    transport,
+    user: caller.session?.user ?? (typeof reply.user === 'string' ? reply.user : undefined),
+    verb,
+    outcome,
+    ms: Math.round(seconds * 100_000) / 100,
+  });
+}
