@@ -1,0 +1,118 @@
+import { Redis } from 'ioredis';
+import { newSecret, scryptPasswords } from '../handlers/passwords.js';
+import { fail, httpStatus, texts } from '../handlers/replies.js';
+import { sweepIdleSessions } from '../handlers/timeout.js';
+import type { Context, Logger } from '../handlers/types.js';
+import { RedisState } from '../state/redis.js';
+import { useBundledScripts } from '../state/scripts.js';
+// Generated at build time by transports/worker-build.ts (wrangler.toml [build]).
+import { scripts, webFiles } from '../.wrangler/generated/worker-files.js';
+import { createHttpApp } from './http.js';
+import { Metrics } from './metrics.js';
+import { PolledWakeups } from './wakeups.js';
+import type { WebFiles } from './web.js';
+import { logLevels, workerOptions, type WorkerOptions } from './worker-config.js';
+
+/** The few Workers runtime types this entry uses (no @cloudflare/workers-types dependency). */
+interface ExecutionContext {
+  waitUntil(promise: Promise<unknown>): void;
+}
+interface ScheduledController {
+  cron: string;
+  scheduledTime: number;
+}
+type Env = Record<string, unknown>;
+
+useBundledScripts(scripts);
+const web: WebFiles = new Map(webFiles.map(([path, type, body]) => [path, { type, body: Buffer.from(body, 'base64') }]));
+// Per isolate: a Worker's /metrics counts what this isolate served, nothing more.
+const metrics = new Metrics({ process: false });
+
+/** One JSON object per line on the Worker's log (wrangler tail, Workers Logs), from `least` up. */
+function logger(least: WorkerOptions['logLevel']): Logger {
+  return (level, message, fields = {}) => {
+    if (logLevels.indexOf(level) < logLevels.indexOf(least)) return;
+    const entry: Record<string, unknown> = { level, msg: message };
+    for (const [key, value] of Object.entries(fields)) entry[key] = value instanceof Error ? (value.stack ?? String(value)) : value;
+    console[level](JSON.stringify(entry));
+  };
+}
+
+/**
+ * What one request or one cron run works with. A Worker's I/O objects
+ * belong to the request that made them, so each gets its own Redis
+ * connection (opened at its first command) and closes it when done; the
+ * subscriber connection RedisState is given is never used here (wake-ups
+ * are polled, see PolledWakeups), so it never connects.
+ */
+function open(options: WorkerOptions) {
+  const redis = new Redis(options.redis, {
+    lazyConnect: true,
+    enableAutoPipelining: true,
+    enableReadyCheck: false,
+    maxRetriesPerRequest: 2,
+    connectTimeout: 5000,
+  });
+  const state = new RedisState(redis, redis.duplicate());
+  const ctx: Context = {
+    state,
+    clock: { now: () => Date.now() },
+    config: options.config,
+    passwords: scryptPasswords(),
+    secret: newSecret,
+    log: logger(options.logLevel),
+  };
+  return { state, ctx };
+}
+
+function settings(env: Env): WorkerOptions | null {
+  try {
+    return workerOptions(env);
+  } catch (err) {
+    logger('error')('error', 'the Worker is misconfigured', { err: (err as Error).message });
+    return null;
+  }
+}
+
+/**
+ * The Workers entry: the same Hono app as the Node replica's HTTP side
+ * (transports/http.ts), and the inactivity sweeper as a Cron Trigger. No TCP
+ * transport and no peer-to-peer: a Worker answers HTTP requests only.
+ */
+export default {
+  async fetch(request: Request, env: Env, exec: ExecutionContext): Promise<Response> {
+    const options = settings(env);
+    if (!options) {
+      const reply = fail('', 'unavailable', texts.unavailable);
+      return Response.json(reply, { status: httpStatus(reply) });
+    }
+    const { state, ctx } = open(options);
+    const { app } = createHttpApp({
+      ctx,
+      live: new PolledWakeups(state, options.pollInterval),
+      metrics,
+      webFiles: web,
+      // Set by Cloudflare's edge (and by wrangler dev) to the client's address; a client cannot forge it.
+      clientAddress: (c) => c.req.header('cf-connecting-ip') ?? 'unknown',
+    });
+    try {
+      return await app.fetch(request);
+    } finally {
+      exec.waitUntil(state.close());
+    }
+  },
+
+  /** Every replica sweeps, and so does the Worker: each timeout is still claimed, and announced, once. */
+  async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
+    const options = settings(env);
+    if (!options) return;
+    const { state, ctx } = open(options);
+    try {
+      const ended = await sweepIdleSessions(ctx);
+      metrics.timeouts.inc(ended.length);
+      for (const user of ended) ctx.log?.('info', 'session timed out', { user });
+    } finally {
+      await state.close();
+    }
+  },
+};
