@@ -101,8 +101,24 @@ export async function startBrowser(): Promise<RunningBrowser> {
         clearTimeout(force);
       }
       open.delete(child);
-      // Chromium's helper processes may still be finishing writes to the profile.
-      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      await removeProfile(profile);
     },
   };
+}
+
+/**
+ * Removes a profile directory. Chromium's helper processes outlive the main
+ * one by a moment and may still write into it (ENOTEMPTY), so this tries
+ * again for up to 15 s before giving up.
+ */
+async function removeProfile(profile: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      rmSync(profile, { recursive: true, force: true });
+      return;
+    } catch (err) {
+      if (attempt >= 75) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }
