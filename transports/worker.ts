@@ -50,7 +50,9 @@ function open(options: WorkerOptions) {
     lazyConnect: true,
     enableAutoPipelining: true,
     enableReadyCheck: false,
+    // As on Node (state/connect.ts): a Redis outage is an `unavailable` reply within seconds, not a hang.
     maxRetriesPerRequest: 2,
+    commandTimeout: 1500,
     connectTimeout: 5000,
   });
   const state = new RedisState(redis, redis.duplicate());
