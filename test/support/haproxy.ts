@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnTied } from './children.js';
 import { freePort } from './ports.js';
 import { root } from './server.js';
 
@@ -10,7 +10,6 @@ import { root } from './server.js';
 export const haproxyConfig = join(root, 'deploy', 'haproxy.cfg');
 
 const HAPROXY = process.env.HAPROXY ?? '/usr/sbin/haproxy';
-const SETPRIV = '/usr/bin/setpriv';
 
 export interface Backend {
   tcpPort: number;
@@ -41,10 +40,6 @@ export interface RunningHaproxy {
   stop(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
 
 /**
  * Starts HAProxy with deploy/haproxy.cfg in the foreground (`-db`, so the PID
@@ -82,11 +77,7 @@ async function launch(replicas: Backend[], certificate: string): Promise<Running
     env[`IM_REPLICA${k + 1}_HTTP`] = `127.0.0.1:${r.httpPort}`;
   });
   const args = ['-db', '-f', haproxyConfig];
-  const useSetpriv = process.platform === 'linux' && existsSync(SETPRIV);
-  const child = useSetpriv
-    ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', HAPROXY, ...args], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(HAPROXY, args, { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
+  const child = spawnTied(HAPROXY, args, { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-20_000));
   child.stdout!.on('data', keep);
@@ -98,7 +89,6 @@ async function launch(replicas: Backend[], certificate: string): Promise<Running
     });
     child.once('exit', () => resolve());
   });
-  exited.then(() => running.delete(child));
   const gone = () => child.exitCode !== null || child.signalCode !== null;
 
   const admin = (command: string) => adminCommand(socket, command);

@@ -1,8 +1,9 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { spawnTied } from './children.js';
 import { freePort } from './ports.js';
 
 /**
@@ -34,24 +35,6 @@ export interface RedisCluster {
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 const REDIS_CLI = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
-const SETPRIV = '/usr/bin/setpriv';
-
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of running) {
-      try {
-        if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-}
 
 interface Node {
   port: number;
@@ -62,7 +45,6 @@ interface Node {
 }
 
 function spawnNode(port: number, busPort: number, dir: string): Node {
-  installExitHook();
   // `cluster-port` (Redis 7) names the bus port: the default, port + 10000,
   // may be taken or beyond 65535 for an ephemeral port.
   const args = [
@@ -78,11 +60,7 @@ function spawnNode(port: number, busPort: number, dir: string): Node {
     '--cluster-config-file', join(dir, 'nodes.conf'),
     '--cluster-node-timeout', '5000',
   ];
-  const useSetpriv = process.platform === 'linux' && existsSync(SETPRIV);
-  const child = useSetpriv
-    ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', REDIS_SERVER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
+  const child = spawnTied(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-8000));
   child.stdout!.on('data', keep);
@@ -90,13 +68,9 @@ function spawnNode(port: number, busPort: number, dir: string): Node {
   const exited = new Promise<void>((resolve) => {
     child.once('error', (err) => {
       output += `\n${String(err)}`;
-      running.delete(child);
       resolve();
     });
-    child.once('exit', () => {
-      running.delete(child);
-      resolve();
-    });
+    child.once('exit', () => resolve());
   });
   return { port, dir, child, exited, output: () => output };
 }

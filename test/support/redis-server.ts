@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnTied } from './children.js';
 
 /**
  * A real `redis-server` for tests, on a free loopback port, owned by this
@@ -49,25 +50,6 @@ export interface StartRedisOptions {
 }
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
-const SETPRIV = '/usr/bin/setpriv';
-
-/** Every child still running, killed when this process exits. */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of running) {
-      try {
-        if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-}
 
 /** A port nobody listens on right now: listen on port 0, note it, close. */
 export function freePort(): Promise<number> {
@@ -143,13 +125,7 @@ interface Running {
 
 /** Spawns one redis-server and waits until it answers PING. */
 async function launch(port: number, dir: string, persistent: boolean, readyTimeoutMs: number): Promise<Running> {
-  installExitHook();
-  const args = serverArgs(port, dir, persistent);
-  const useSetpriv = process.platform === 'linux' && existsSync(SETPRIV);
-  const child = useSetpriv
-    ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', REDIS_SERVER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
+  const child = spawnTied(REDIS_SERVER, serverArgs(port, dir, persistent), { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-8000);
@@ -162,12 +138,10 @@ async function launch(port: number, dir: string, persistent: boolean, readyTimeo
     child.once('error', (error) => {
       spawnError = error;
       hasExited = true;
-      running.delete(child);
       resolve();
     });
     child.once('exit', () => {
       hasExited = true;
-      running.delete(child);
       resolve();
     });
   });

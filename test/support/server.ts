@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnTied } from './children.js';
 import { freePort } from './ports.js';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -18,11 +19,6 @@ export interface RunningServer {
   kill(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 /**
  * Starts the real server (`transports/node.ts`) on free loopback ports and
  * waits for its start-up banner. `args` are extra arguments (positional
@@ -35,7 +31,7 @@ export async function startServer(
   const httpPort = options.httpPort ?? (await freePort());
   // node itself with tsx as a loader, not the tsx wrapper: the PID we signal
   // is then the server's own, so SIGKILL really kills the server.
-  const child = spawn(
+  const child = spawnTied(
     process.execPath,
     [
       '--import',
@@ -53,12 +49,10 @@ export async function startServer(
     ],
     { cwd: root, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  running.add(child);
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    running.delete(child);
     resolve(code);
   }));
   await new Promise<void>((resolve, reject) => {

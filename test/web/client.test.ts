@@ -31,8 +31,11 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
+  try {
+    await browser?.close();
+  } finally {
+    await server?.stop();
+  }
 });
 
 async function web(username: string, password: string, viewport?: { width: number; height: number }): Promise<WebUser> {

@@ -32,10 +32,13 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  for (const other of others) await other.stop();
-  await redis?.stop();
+  try {
+    await browser?.close();
+  } finally {
+    await server?.stop();
+    for (const other of others) await other.stop();
+    await redis?.stop();
+  }
 });
 
 async function web(username: string, password: string): Promise<WebUser> {
