@@ -11,8 +11,20 @@ interface HttpAnswer {
   body: WireObject;
 }
 
-function call(target: Target, method: string, path: string, body: string | null, headers: Record<string, string>, timeoutMs: number): Promise<HttpAnswer> {
-  return new Promise((resolve) => {
+/**
+ * One request. A keep-alive socket the server closes just as a request goes
+ * out on it fails with ECONNRESET before the server read anything; Node's
+ * documented answer (`request.reusedSocket`) is to send it again, once, on a
+ * fresh socket. Any other failure is reported as `connection_error`.
+ */
+async function call(target: Target, method: string, path: string, body: string | null, headers: Record<string, string>, timeoutMs: number): Promise<HttpAnswer> {
+  const first = await attempt(target, method, path, body, headers, timeoutMs);
+  return first.retry ? (await attempt(target, method, path, body, headers, timeoutMs)).answer : first.answer;
+}
+
+function attempt(target: Target, method: string, path: string, body: string | null, headers: Record<string, string>, timeoutMs: number): Promise<{ answer: HttpAnswer; retry: boolean }> {
+  return new Promise((settle) => {
+    const resolve = (answer: HttpAnswer) => settle({ answer, retry: false });
     const req = request(
       { host: target.host, port: target.httpPort, method, path, agent, headers: body === null ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
       (res) => {
@@ -33,9 +45,10 @@ function call(target: Target, method: string, path: string, body: string | null,
       },
     );
     const timer = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs);
-    req.on('error', (err) => {
+    req.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      resolve({ status: 0, body: { type: 'reply', ok: false, error: 'connection_error', text: err.message } });
+      const answer = { status: 0, body: { type: 'reply', ok: false, error: 'connection_error', text: err.message } };
+      settle({ answer, retry: req.reusedSocket && err.code === 'ECONNRESET' });
     });
     if (body !== null) req.write(body);
     req.end();

@@ -250,6 +250,17 @@ export function sample(pid: number): ProcSample {
   }
 }
 
+/** CPU time used by the whole machine so far (every process; from /proc/stat). */
+export function machineSample(): ProcSample {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fields;
+    return { rssBytes: 0, cpuMs: (user + nice + system + irq + softirq + steal) * TICK_MS, at: performance.now() };
+  } catch {
+    return { rssBytes: 0, cpuMs: 0, at: performance.now() };
+  }
+}
+
 /** CPU share between two samples: 1.0 = one full core. */
 export function cpuShare(a: ProcSample, b: ProcSample): number {
   const wall = b.at - a.at;

@@ -142,11 +142,11 @@ function scenarioSection(run: Run, s: ScenarioResult): string[] {
     case 2: {
       const c = f.closedLoop as F;
       lines.push(
-        `Closed loop: **${num(c.deliveredPerSecond)} msgs/s** delivered; latency p50/p90/p99/max ${lat(c.latency)} ms; CPU (cores) server ${c.cpu.server}, Redis ${c.cpu.redis}, driver ${c.cpu.driver}; server RSS ${c.serverRssMiB} MiB.`,
+        `Closed loop: **${num(c.deliveredPerSecond)} msgs/s** delivered; latency p50/p90/p99/max ${lat(c.latency)} ms; CPU (cores) server ${c.cpu.server}, Redis ${c.cpu.redis}, driver ${c.cpu.driver}, other processes ${c.cpu.otherProcesses ?? 'n/a'}; server RSS ${c.serverRssMiB} MiB.`,
         '',
-        '| offered msgs/s | delivered msgs/s | latency p50 / p90 / p99 / max (ms) | reply p99 (ms) | CPU server / Redis / driver | sends the driver made late (>5 ms) | saturated |',
+        '| offered msgs/s | delivered msgs/s | latency p50 / p90 / p99 / max (ms) | reply p99 (ms) | CPU server / Redis / driver / other processes | sends the driver made late (>5 ms) | saturated |',
         '|---:|---:|---|---:|---|---:|---|',
-        ...(f.openLoop as F[]).map((p) => `| ${num(p.offered, 0)} | ${num(p.deliveredPerSecond)} | ${lat(p.latency)} | ${num(p.replyLatency.p99Ms, 2)} | ${p.cpu.server} / ${p.cpu.redis} / ${p.cpu.driver} | ${p.driverLagged ?? ''} | ${p.saturated ? 'yes' : ''} |`),
+        ...(f.openLoop as F[]).map((p) => `| ${num(p.offered, 0)} | ${num(p.deliveredPerSecond)} | ${lat(p.latency)} | ${num(p.replyLatency.p99Ms, 2)} | ${p.cpu.server} / ${p.cpu.redis} / ${p.cpu.driver} / ${p.cpu.otherProcesses ?? 'n/a'} | ${p.driverLagged ?? ''} | ${p.saturated ? 'yes' : ''} |`),
         '',
       );
       break;

@@ -1,7 +1,7 @@
 import type { LoadResult } from '../../protocol.js';
 import { withEnvironment, type Environment } from '../environment.js';
 import { addVerification, emptyVerification, summarize, troubles, type LatencySummary } from '../figures.js';
-import { cpuShare } from '../processes.js';
+import { cpuShare, machineSample, sample } from '../processes.js';
 import { progress } from '../progress.js';
 import { round } from '../redis-stats.js';
 import type { ScenarioContext, ScenarioResult } from '../scenario.js';
@@ -12,7 +12,8 @@ export interface PhaseFigures {
   deliveredPerSecond: number;
   latency: LatencySummary;
   replyLatency: LatencySummary;
-  cpu: { server: number; redis: number; driver: number };
+  /** Cores used over the phase (from /proc): the server, Redis, the driver, and every other process on the machine meanwhile. */
+  cpu: { server: number; redis: number; driver: number; otherProcesses: number };
   serverRssMiB: number;
   troubles: string[];
   driverLagged?: number;
@@ -28,16 +29,23 @@ export interface OpenLoopPoint extends PhaseFigures {
 async function measured(env: Environment, run: () => Promise<LoadResult>): Promise<{ result: LoadResult; figures: PhaseFigures }> {
   const s0 = env.serverSample();
   const r0 = env.redisSample();
+  const d0 = env.drivers.map((d) => sample(d.pid));
+  const m0 = machineSample();
   const result = await run();
   const s1 = env.serverSample();
   const r1 = env.redisSample();
+  const d1 = env.drivers.map((d) => sample(d.pid));
+  const m1 = machineSample();
+  const server = cpuShare(s0, s1);
+  const redis = cpuShare(r0, r1);
+  const driver = d0.reduce((a, d, i) => a + cpuShare(d, d1[i]), 0);
   return {
     result,
     figures: {
       deliveredPerSecond: round((result.measuredDeliveries * 1000) / result.measuredMs, 1),
       latency: summarize(result.latency),
       replyLatency: summarize(result.replyLatency),
-      cpu: { server: round(cpuShare(s0, s1)), redis: round(cpuShare(r0, r1)), driver: round(result.cpu.share) },
+      cpu: { server: round(server), redis: round(redis), driver: round(driver), otherProcesses: round(Math.max(0, cpuShare(m0, m1) - server - redis - driver)) },
       serverRssMiB: round(s1.rssBytes / 1024 / 1024, 1),
       troubles: troubles(result.verification),
       ...(result.driverLagged !== undefined ? { driverLagged: result.driverLagged } : {}),
