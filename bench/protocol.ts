@@ -180,8 +180,14 @@ export interface SlowReaderResult {
   others: LoadResult;
   /** The server closed the reader's connection during the stall. */
   readerCutOff: boolean;
-  /** ms after the stall began that it was cut off (-1 if not). */
+  /** ms after the stall began that the driver saw the cut-off (-1 if not). */
   cutOffAfterMs: number;
+  /**
+   * The close was only seen once the reader read again: a socket nobody
+   * reads does not see the server's close, so it happened some time during
+   * the stall.
+   */
+  cutOffSeenOnResume: boolean;
   /** After resuming reading (and `resume` on a new connection if cut off): ms until every accepted flood message arrived, -1 if some never did. */
   catchUpMs: number;
   resumed: boolean;

@@ -15,7 +15,7 @@ interface HttpAnswer {
  * One request. A keep-alive socket the server closes just as a request goes
  * out on it fails with ECONNRESET before the server read anything; Node's
  * documented answer (`request.reusedSocket`) is to send it again, once, on a
- * fresh socket. Any other failure is reported as `connection_error`.
+ * fresh socket. Any other failure is reported as `connection_error <errno code>`.
  */
 async function call(target: Target, method: string, path: string, body: string | null, headers: Record<string, string>, timeoutMs: number): Promise<HttpAnswer> {
   const first = await attempt(target, method, path, body, headers, timeoutMs);
@@ -47,7 +47,7 @@ function attempt(target: Target, method: string, path: string, body: string | nu
     const timer = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const answer = { status: 0, body: { type: 'reply', ok: false, error: 'connection_error', text: err.message } };
+      const answer = { status: 0, body: { type: 'reply', ok: false, error: `connection_error ${err.code ?? err.message}`, text: err.message } };
       settle({ answer, retry: req.reusedSocket && err.code === 'ECONNRESET' });
     });
     if (body !== null) req.write(body);

@@ -221,6 +221,7 @@ export async function slowReader(driver: Driver, args: SlowReaderArgs): Promise<
 
   // Read again; if the server cut the reader off, come back with `resume` from the last cursor seen.
   const catchUpStart = performance.now();
+  const cutOffBeforeResume = cutOffAt >= 0;
   let resumed = false;
   reader.socket.resume();
   await waitUntil(() => flood.ledger.outstandingCount === 0 || reader.closed, args.catchUpMs);
@@ -243,6 +244,7 @@ export async function slowReader(driver: Driver, args: SlowReaderArgs): Promise<
     others: othersResult,
     readerCutOff: cutOffAt >= 0,
     cutOffAfterMs: cutOffAt >= 0 ? cutOffAt - stalledAt : -1,
+    cutOffSeenOnResume: cutOffAt >= 0 && !cutOffBeforeResume,
     catchUpMs: caughtUp ? performance.now() - catchUpStart : -1,
     resumed,
   };

@@ -102,7 +102,9 @@ function loginsSpec(runs: Run[]): TopLevelSpec | null {
 function rssSpec(runs: Run[]): TopLevelSpec | null {
   const rows: Row[] = [];
   for (const run of runs) {
-    const curve = (figures(run, 4)?.curve ?? []) as { connections: number; serverRssMiB: number; redisUsedMiB: number }[];
+    const f = figures(run, 4);
+    const idle = f ? [{ connections: 0, serverRssMiB: f.serverRssIdleMiB as number, redisUsedMiB: f.redisUsedIdleMiB as number }] : [];
+    const curve = [...idle, ...((f?.curve ?? []) as { connections: number; serverRssMiB: number; redisUsedMiB: number }[])];
     for (const p of curve) {
       rows.push({ run: run.label, connections: p.connections, process: 'server RSS', MiB: p.serverRssMiB });
       rows.push({ run: run.label, connections: p.connections, process: 'Redis used memory', MiB: p.redisUsedMiB });

@@ -191,7 +191,7 @@ function scenarioSection(run: Run, s: ScenarioResult): string[] {
       break;
     case 6:
       lines.push(
-        `Server RSS ${f.serverRssBeforeMiB} MiB before the stall, peak ${f.serverRssPeakMiB} MiB (+${f.serverRssGrowthMiB} MiB). Reader ${f.readerCutOff ? `cut off by the server after ${f.cutOffAfterS} s${f.resumed ? ', came back with resume' : ''}` : 'kept connected'}; ${f.catchUpS !== null ? `caught up with every accepted message ${f.catchUpS} s after reading again` : '**never got every accepted message**'}. Flood: ${f.flood.sent} sent, ${f.flood.delivered} delivered${f.flood.troubles.length ? `, ${f.flood.troubles.join(', ')}` : ''}.`,
+        `Server RSS ${f.serverRssBeforeMiB} MiB before the stall, peak ${f.serverRssPeakMiB} MiB (+${f.serverRssGrowthMiB} MiB). Reader ${f.readerCutOff ? `cut off by the server ${f.cutOffAfterS === null || f.cutOffAfterS >= Number(s.settings.stallS) ? 'during the stall (seen only when it read again: an unread socket does not see the close)' : `${f.cutOffAfterS} s into the stall`}${f.resumed ? ', came back with resume' : ''}` : 'kept connected'}; ${f.catchUpS !== null ? `caught up with every accepted message ${f.catchUpS} s after reading again` : '**never got every accepted message**'}. Flood: ${f.flood.sent} sent, ${f.flood.delivered} delivered${f.flood.troubles.length ? `, ${f.flood.troubles.join(', ')}` : ''}.`,
         '',
         `Others' latency p50/p90/p99/max: control ${lat(f.othersControl)} ms; during the stall ${lat(f.othersDuringStall)} ms (p99 x${f.othersP99Ratio ?? 'n/a'}).`,
         '',

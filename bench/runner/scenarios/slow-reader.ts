@@ -71,7 +71,10 @@ export async function slowReader(ctx: ScenarioContext): Promise<ScenarioResult> 
     const peak = Math.max(...timeline.map((p) => p.serverRssMiB));
     const controlLatency = summarize(control.latency);
     const duringLatency = summarize(stalled.others.latency);
-    if (stalled.readerCutOff) notes.push(`the server closed the reader's connection ${round(stalled.cutOffAfterMs / 1000, 1)} s into the stall${stalled.resumed ? '; the reader came back with resume' : ''}`);
+    if (stalled.readerCutOff) {
+      const when = stalled.cutOffSeenOnResume ? 'during the stall (seen when it read again: an unread socket does not see the close)' : `${round(stalled.cutOffAfterMs / 1000, 1)} s into the stall`;
+      notes.push(`the server closed the reader's connection ${when}${stalled.resumed ? '; the reader came back with resume' : ''}`);
+    }
     if (stalled.catchUpMs < 0) notes.push('the reader never got every message the server had accepted for it');
     result.figures = {
       serverRssBeforeMiB: mib(before.rssBytes),
@@ -80,7 +83,7 @@ export async function slowReader(ctx: ScenarioContext): Promise<ScenarioResult> 
       timeline,
       flood: { ...stalled.flood, troubles: troubles(stalled.flood) },
       readerCutOff: stalled.readerCutOff,
-      cutOffAfterS: stalled.readerCutOff ? round(stalled.cutOffAfterMs / 1000, 2) : null,
+      cutOffAfterS: stalled.readerCutOff && !stalled.cutOffSeenOnResume ? round(stalled.cutOffAfterMs / 1000, 2) : null,
       resumed: stalled.resumed,
       catchUpS: stalled.catchUpMs >= 0 ? round(stalled.catchUpMs / 1000, 2) : null,
       othersControl: controlLatency,
