@@ -97,17 +97,26 @@ export async function dispatch(ctx: Context, caller: Caller, line: string): Prom
   const args = row.args(rest);
   try {
     let session: SessionInfo | null = null;
+    let recording: Promise<void> | null = null;
     if (row.session) {
       if (!caller.session) return fail(verb, 'not_logged_in', texts.notLoggedIn);
       const touch = args !== null && row.activity;
-      const refusal = caller.bound
-        ? await checkBound(ctx, verb, caller.session, caller.bound, touch)
-        : await checkInStore(ctx, verb, caller.session, touch);
-      if (refusal) return refusal;
+      if (caller.bound) {
+        if (!takeToken(caller.bound, ctx.clock.now(), ctx.config.commandRate, ctx.config.commandBurst)) {
+          return fail(verb, 'rate_limited', texts.commandRateLimited);
+        }
+        if (touch) recording = recordActivity(ctx, caller.session, caller.bound);
+      } else {
+        const refusal = await checkInStore(ctx, verb, caller.session, touch);
+        if (refusal) return refusal;
+      }
       session = caller.session;
     }
     if (args === null) return fail(verb, 'usage', texts.usage(row.synopsis));
-    return await row.handler(ctx, args, session, caller);
+    // A bound connection's activity goes to the store beside the command,
+    // in the same round trip (auto-pipelining), not before it.
+    const [reply] = await Promise.all([row.handler(ctx, args, session, caller), recording]);
+    return reply;
   } catch (err) {
     ctx.log?.('error', 'command failed', { verb: row.verb, user: caller.session?.user, err });
     return fail(verb, 'unavailable', texts.unavailable);
@@ -137,24 +146,24 @@ export function bindSession(ctx: Context, cursor: () => Cursor): BoundSession {
 export const activityIntervalMs = 1000;
 
 /**
- * A bound connection (see BoundSession): rate-limited in the connection;
- * activity recorded in the store at most once per `activityIntervalMs`,
- * which also finds out whether the session is still live.
+ * Records a bound connection's activity and cursor in the store, at most
+ * once per `activityIntervalMs` (see BoundSession). A failure is not the
+ * command's: the next command tries again.
  */
-async function checkBound(ctx: Context, verb: string, { user, token }: Session, bound: BoundSession, touch: boolean): Promise<Reply | null> {
+async function recordActivity(ctx: Context, { user, token }: Session, bound: BoundSession): Promise<void> {
   const now = ctx.clock.now();
-  if (!takeToken(bound, now, ctx.config.commandRate, ctx.config.commandBurst)) {
-    return fail(verb, 'rate_limited', texts.commandRateLimited);
-  }
-  if (!touch || now - bound.touchedAt < activityIntervalMs) return null;
-  const cursor = bound.cursor();
-  const check = await ctx.state.checkSession(user, token, now, {
-    touch: true,
-    rate: 0,
-    burst: 0,
-    set: { cursorInbox: String(cursor.inbox), cursorLobby: String(cursor.lobby) },
-  });
-  if (!check.ok) return fail(verb, 'not_logged_in', check.reason === 'ended' ? texts.sessionEnded : texts.notLoggedIn);
+  if (now - bound.touchedAt < activityIntervalMs) return;
   bound.touchedAt = now;
-  return null;
+  const cursor = bound.cursor();
+  try {
+    await ctx.state.checkSession(user, token, now, {
+      touch: true,
+      rate: 0,
+      burst: 0,
+      set: { cursorInbox: String(cursor.inbox), cursorLobby: String(cursor.lobby) },
+    });
+  } catch (err) {
+    bound.touchedAt = 0;
+    ctx.log?.('warn', 'recording activity failed', { user, err });
+  }
 }
