@@ -64,7 +64,9 @@ describe('two replicas on a Redis Cluster (seed-list REDIS_URL)', () => {
     });
     expect(await luke.waitFor((m) => m.type === 'broadcast')).toMatchObject({ text: 'yoda: hello everyone' });
     expect(await luke.command('broadcast marker')).toMatchObject({ ok: true });
+    // The marker reaches each replica on its own wake-up: wait for both.
     await hans.waitFor((m) => m.type === 'broadcast' && m.text === 'luke: marker');
+    await yoda.waitFor((m) => m.type === 'broadcast' && m.text === 'luke: marker');
     expect(hans.received.filter((m) => m.type === 'broadcast').map((m) => m.text)).toEqual(['luke: marker']);
     expect(yoda.received.filter((m) => m.type === 'broadcast').map((m) => m.text)).toEqual(['luke: marker']);
 
