@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 
 /**
  * A line-oriented TCP test client: send command lines, await JSON objects.
@@ -32,6 +33,21 @@ export class TcpClient {
   static open(port: number, host = '127.0.0.1'): Promise<TcpClient> {
     return new Promise((resolve, reject) => {
       const socket = connect(port, host, () => resolve(new TcpClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /**
+   * The same client over TLS (through a TLS-terminating load balancer),
+   * trusting only `ca`, optionally from a chosen loopback address (any of
+   * 127.0.0.0/8 on Linux) so a test can tell clients apart behind it.
+   */
+  static openTls(target: { port: number; ca: string; from?: string }): Promise<TcpClient> {
+    return new Promise((resolve, reject) => {
+      // tls.connect hands socket options such as localAddress on to
+      // net.connect; its types leave them out.
+      const options = { host: '127.0.0.1', port: target.port, ca: target.ca, localAddress: target.from };
+      const socket = connectTls(options, () => resolve(new TcpClient(socket)));
       socket.once('error', reject);
     });
   }

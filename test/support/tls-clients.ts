@@ -1,5 +1,5 @@
 import { request } from 'node:https';
-import { connect, type TLSSocket } from 'node:tls';
+import { TcpClient } from './tcp-client.js';
 
 /**
  * Clients for a TLS-terminating load balancer, each from a chosen loopback
@@ -14,72 +14,9 @@ export interface TlsTarget {
   from?: string;
 }
 
-/** A line client over TLS: send command lines, await JSON objects (SPEC section 4, TCP). */
-export class TlsLineClient {
-  readonly received: Record<string, unknown>[] = [];
-  private buffer = '';
-  private waiters: (() => void)[] = [];
-  closed = false;
-
-  private constructor(readonly socket: TLSSocket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      this.buffer += chunk;
-      let nl;
-      while ((nl = this.buffer.indexOf('\n')) >= 0) {
-        this.received.push(JSON.parse(this.buffer.slice(0, nl)));
-        this.buffer = this.buffer.slice(nl + 1);
-      }
-      this.notify();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.notify();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  static open(target: TlsTarget): Promise<TlsLineClient> {
-    return new Promise((resolve, reject) => {
-      // tls.connect hands socket options such as localAddress on to
-      // net.connect; its types leave them out.
-      const options = { host: '127.0.0.1', port: target.port, ca: target.ca, localAddress: target.from };
-      const socket = connect(options, () => resolve(new TlsLineClient(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  /** Sends a command and waits for its reply. */
-  async command(line: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
-    const from = this.received.length;
-    this.socket.write(line + '\n');
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const reply = this.received.slice(from).find((m) => m.type === 'reply');
-      if (reply) return reply;
-      if (this.closed) throw new Error(`connection closed before the reply to "${line}"; received ${JSON.stringify(this.received)}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no reply to "${line}"; received ${JSON.stringify(this.received)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  private notify(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
-  }
-}
+/** A line client over TLS (SPEC section 4, TCP): the TCP test client on a TLS socket. */
+export type TlsLineClient = TcpClient;
+export const TlsLineClient = { open: (target: TlsTarget): Promise<TcpClient> => TcpClient.openTls(target) };
 
 export interface HttpsAnswer {
   status: number;
