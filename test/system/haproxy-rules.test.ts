@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeCertificates, type TestCertificates } from '../support/certificates.js';
-import { startHaproxy, type RunningHaproxy } from '../support/haproxy.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
-import { startServer, type RunningServer } from '../support/server.js';
+import { startClusterOfReplicas, type ClusterOfReplicas } from '../support/cluster-of-replicas.js';
+import type { RunningHaproxy } from '../support/haproxy.js';
+import type { RunningServer } from '../support/server.js';
 import { https, TlsLineClient, type TlsTarget } from '../support/tls-clients.js';
 
 /*
@@ -14,36 +13,23 @@ import { https, TlsLineClient, type TlsTarget } from '../support/tls-clients.js'
  * counts, that its connections really landed on different replicas.
  */
 const TIMEOUT_S = 4;
-let certs: TestCertificates;
-let redis: RedisServer;
+let deploy: ClusterOfReplicas;
 let replicas: RunningServer[] = [];
 let lb: RunningHaproxy;
 const open: TlsLineClient[] = [];
 
 beforeAll(async () => {
-  certs = makeCertificates();
-  redis = await startRedis();
-  replicas = await Promise.all(
-    [1, 2, 3].map(() =>
-      startServer({
-        positional: ['60', String(TIMEOUT_S)],
-        args: ['--redis', redis.url, '--trust-proxy', '127.0.0.1/32', '--sweep-interval', '100'],
-      }),
-    ),
-  );
-  lb = await startHaproxy({ replicas, certificate: certs.serverPem });
+  deploy = await startClusterOfReplicas({ positional: ['60', String(TIMEOUT_S)], args: ['--sweep-interval', '100'] });
+  ({ replicas, lb } = deploy);
 }, 60_000);
 
 afterAll(async () => {
   for (const c of open) c.close();
-  await lb?.stop();
-  await Promise.all(replicas.map((replica) => replica.stop()));
-  await redis?.stop();
-  certs?.remove();
+  await deploy?.stop();
 });
 
-const tcp = (from?: string): TlsTarget => ({ port: lb.tcpPort, ca: certs.ca, from });
-const web = (from?: string): TlsTarget => ({ port: lb.httpPort, ca: certs.ca, from });
+const tcp = (from?: string): TlsTarget => deploy.tcp(from);
+const web = (from?: string): TlsTarget => deploy.web(from);
 
 async function waitUntil(done: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

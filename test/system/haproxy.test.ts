@@ -4,10 +4,10 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cli } from '../client/cli.js';
-import { makeCertificates, type TestCertificates } from '../support/certificates.js';
-import { haproxyConfig, startHaproxy, type ProxyStat, type RunningHaproxy } from '../support/haproxy.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
-import { root, startServer, type RunningServer } from '../support/server.js';
+import type { TestCertificates } from '../support/certificates.js';
+import { startClusterOfReplicas, type ClusterOfReplicas } from '../support/cluster-of-replicas.js';
+import { haproxyConfig, type ProxyStat, type RunningHaproxy } from '../support/haproxy.js';
+import { root, type RunningServer } from '../support/server.js';
 import { https, TlsLineClient, type TlsTarget } from '../support/tls-clients.js';
 
 /*
@@ -16,29 +16,23 @@ import { https, TlsLineClient, type TlsTarget } from '../support/tls-clients.js'
  * redis-server. The cases run in order and share the users they log in:
  * luke over HTTPS, yoda through the CLI over TLS.
  */
+let deploy: ClusterOfReplicas;
 let certs: TestCertificates;
-let redis: RedisServer;
 let replicas: RunningServer[] = [];
 let lb: RunningHaproxy;
 const clis: Cli[] = [];
 
 beforeAll(async () => {
-  certs = makeCertificates();
-  redis = await startRedis();
-  replicas = await Promise.all(
-    [1, 2, 3].map(() =>
-      startServer({ positional: ['60', '120'], args: ['--redis', redis.url, '--trust-proxy', '127.0.0.1/32'] }),
-    ),
-  );
-  lb = await startHaproxy({ replicas, certificate: certs.serverPem });
+  deploy = await startClusterOfReplicas({ positional: ['60', '120'] });
+  ({ certs, replicas, lb } = deploy);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(clis.map((cli) => cli.stop()));
-  await lb?.stop();
-  await Promise.all(replicas.map((replica) => replica.stop()));
-  await redis?.stop();
-  certs?.remove();
+  try {
+    await Promise.all(clis.map((cli) => cli.stop()));
+  } finally {
+    await deploy?.stop();
+  }
 });
 
 const tcp = (from?: string): TlsTarget => ({ port: lb.tcpPort, ca: certs.ca, from });
