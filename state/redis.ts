@@ -366,9 +366,13 @@ export class RedisState implements State {
   async migrate(): Promise<void> {
     // Version 2 added the reverse block index; build it from the blockers' sets.
     if ((await this.redis.get(keys.schema)) === '2') return;
-    for (const user of await this.redis.smembers(keys.users)) {
-      const targets = await this.blocked(user);
-      await Promise.all(targets.map((target) => this.redis.sadd(keys.blockedBy(target), user)));
+    // In batches: one round trip per batch, not per user, and a bounded
+    // number of commands in flight however many users there are.
+    const users = await this.redis.smembers(keys.users);
+    for (let k = 0; k < users.length; k += 256) {
+      const batch = users.slice(k, k + 256);
+      const blocks = await Promise.all(batch.map((user) => this.blocked(user)));
+      await Promise.all(batch.flatMap((user, j) => blocks[j].map((target) => this.redis.sadd(keys.blockedBy(target), user))));
     }
     await this.redis.set(keys.schema, '2');
   }

@@ -13,9 +13,11 @@ export const CHEAP_SCRYPT = { N: 16, r: 1, p: 1 };
 
 /**
  * Creates users straight in the state store, in the layout the server reads
- * (`u:{<name>}` hash with the password hash, `{im}:users` set), rather than
- * through a credentials file, whose full-cost hashing takes ~50 ms a user.
- * This is the one place that knows the layout: change it here if it moves.
+ * (`u:{<name>}` hash with the password hash, `{im}:users` set, and the
+ * layout's version `{im}:schema`, so a server of that version does not take
+ * them for an older store to migrate), rather than through a credentials
+ * file, whose full-cost hashing takes ~50 ms a user. This is the one place
+ * that knows the layout: change it here if it moves.
  */
 export async function createUsers(redis: Redis, names: string[]): Promise<void> {
   const { N, r, p } = CHEAP_SCRYPT;
@@ -30,6 +32,8 @@ export async function createUsers(redis: Redis, names: string[]): Promise<void> 
     }
     await pipeline.exec();
   }
+  // Version 2 added the reverse block index; these users block nobody.
+  await redis.set('{im}:schema', '2');
 }
 
 /** `<prefix><n>` for n in [from, to): bench usernames, all within [A-Za-z0-9_.-]{1,32}. */
