@@ -30,3 +30,29 @@ export function spawnTied(command: string, args: string[], options: SpawnOptions
   child.once('error', () => alive.delete(child));
   return child;
 }
+
+/** A tied program with the tail of what it printed and a promise of its exit. */
+export interface TiedProgram {
+  child: ChildProcess;
+  /** Settles when the program exits or cannot be started. */
+  exited: Promise<void>;
+  /** The last `keepChars` characters it wrote to stdout and stderr (and a spawn error). */
+  output(): string;
+}
+
+/** spawnTied, keeping the tail of the program's output for error messages. */
+export function startTied(command: string, args: string[], options: SpawnOptions = {}, keepChars = 8000): TiedProgram {
+  const child = spawnTied(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-keepChars));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((resolve) => {
+    child.once('error', (err) => {
+      output += `\n${String(err)}`;
+      resolve();
+    });
+    child.once('exit', () => resolve());
+  });
+  return { child, exited, output: () => output };
+}

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnTied } from './children.js';
+import { startTied } from './children.js';
 import { freePort } from './ports.js';
 import { root } from './server.js';
 
@@ -77,18 +77,7 @@ async function launch(replicas: Backend[], certificate: string): Promise<Running
     env[`IM_REPLICA${k + 1}_HTTP`] = `127.0.0.1:${r.httpPort}`;
   });
   const args = ['-db', '-f', haproxyConfig];
-  const child = spawnTied(HAPROXY, args, { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-20_000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exited = new Promise<void>((resolve) => {
-    child.once('error', (err) => {
-      output += `\n${String(err)}`;
-      resolve();
-    });
-    child.once('exit', () => resolve());
-  });
+  const { child, exited, output: printed } = startTied(HAPROXY, args, { cwd: dir, env: { ...process.env, ...env } }, 20_000);
   const gone = () => child.exitCode !== null || child.signalCode !== null;
 
   const admin = (command: string) => adminCommand(socket, command);
@@ -106,10 +95,10 @@ async function launch(replicas: Backend[], certificate: string): Promise<Running
     const deadline = Date.now() + timeoutMs;
     let rows: ProxyStat[] = [];
     for (;;) {
-      if (gone()) throw new Error(`haproxy exited while waiting for ${what}:\n${output}`);
+      if (gone()) throw new Error(`haproxy exited while waiting for ${what}:\n${printed()}`);
       rows = await stats().catch(() => []);
       if (rows.length && done(rows.filter((r) => r.server !== 'FRONTEND' && r.server !== 'BACKEND'))) return rows;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(rows)}\n${output}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(rows)}\n${printed()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   };
@@ -124,7 +113,7 @@ async function launch(replicas: Backend[], certificate: string): Promise<Running
     await stop();
     throw err;
   }
-  return { tcpPort, httpPort, pid: child.pid!, output: () => output, admin, stats, waitForStats, stop };
+  return { tcpPort, httpPort, pid: child.pid!, output: printed, admin, stats, waitForStats, stop };
 }
 
 function adminCommand(path: string, command: string): Promise<string> {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { spawnTied } from './children.js';
+import { startTied } from './children.js';
 import { freePort } from './ports.js';
 
 /**
@@ -60,19 +60,8 @@ function spawnNode(port: number, busPort: number, dir: string): Node {
     '--cluster-config-file', join(dir, 'nodes.conf'),
     '--cluster-node-timeout', '5000',
   ];
-  const child = spawnTied(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-8000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exited = new Promise<void>((resolve) => {
-    child.once('error', (err) => {
-      output += `\n${String(err)}`;
-      resolve();
-    });
-    child.once('exit', () => resolve());
-  });
-  return { port, dir, child, exited, output: () => output };
+  const { child, exited, output } = startTied(REDIS_SERVER, args);
+  return { port, dir, child, exited, output };
 }
 
 const gone = (node: Node) => node.child.exitCode !== null || node.child.signalCode !== null || node.child.pid === undefined;
