@@ -87,7 +87,13 @@ export function openState(url?: string, log: StoreLog = () => undefined): { stat
   // whichever comes first, so a Redis outage becomes an `unavailable` reply
   // within two seconds rather than a hang.
   const redis = new Redis(urls[0], { enableAutoPipelining: true, maxRetriesPerRequest: 2, commandTimeout });
-  const subscriber = redis.duplicate();
+  // No ready check on the subscriber (ioredis's own sharded subscribers go
+  // without one too): ioredis writes a SUBSCRIBE made while the connection's
+  // handshake is in flight at once, and the ready check's INFO after it then
+  // fails on a connection in subscriber mode, which is dropped with the
+  // subscription that `watch` already reported made. Pub/sub needs no loaded
+  // dataset, which is all the ready check waits for.
+  const subscriber = redis.duplicate({ enableReadyCheck: false });
   reportErrors(redis, 'command', log);
   reportErrors(subscriber, 'subscriber', log);
   return { state: new RedisState(redis, subscriber), embedded: false };
