@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnTied } from './children.js';
+import { freePort } from './ports.js';
 
 /**
  * A real `redis-server` for tests, on a free loopback port, owned by this
@@ -50,20 +51,6 @@ export interface StartRedisOptions {
 }
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
-
-/** A port nobody listens on right now: listen on port 0, note it, close. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
-}
 
 /**
  * One look over a raw socket: PING answered `+PONG` (not `-LOADING`, not a
@@ -197,21 +184,13 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'im-redis-'));
   const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
 
-  // A port found free may be taken before the server binds it: try a few.
-  let port = 0;
-  let current: Running | null = null;
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 5 && !current; attempt++) {
-    port = await freePort();
-    try {
-      current = await launch(port, dir, persistent, readyTimeoutMs);
-    } catch (error) {
-      lastError = error;
-    }
-  }
-  if (!current) {
+  const port = await freePort();
+  let current: Running;
+  try {
+    current = await launch(port, dir, persistent, readyTimeoutMs);
+  } catch (error) {
     if (ownDir) rmSync(dir, { recursive: true, force: true });
-    throw lastError instanceof Error ? lastError : new Error(String(lastError));
+    throw error;
   }
 
   let server: Running | null = current;
