@@ -65,19 +65,31 @@ describe('TCP bad input', () => {
     expect(await client.waitFor((m) => m.type === 'reply', 5000, from)).toMatchObject({ ok: true });
   });
 
-  it('closes a connection that never finishes its line', async () => {
+  it('closes a connection that never finishes its line, after a too_long reply that says so', async () => {
     const client = await open();
     client.socket.write('login yoda');
     await client.waitClosed(5000);
+    // SPEC section 6: the limit is named in a reply, and that reply is the last word.
+    expect(client.received).toEqual([
+      { type: 'reply', cmd: '', ok: false, error: 'too_long', text: 'Error. Line not finished within 0.5 s. The connection is closed' },
+    ]);
   });
 
-  it('closes a connection that sends faster than it may', async () => {
+  it('closes a connection that sends faster than it may, after a rate_limited reply that says so', async () => {
     const limited = await startTestReplica({}, { byteRate: 1000, byteBurst: 4000 });
     try {
       const client = await TcpClient.open(limited.replica.tcpPort);
       clients.push(client);
       for (let k = 0; k < 40 && !client.closed; k++) client.send('ping'.padEnd(200, ' '));
       await client.waitClosed(5000);
+      // SPEC section 6: the limit is named in a reply, and that reply is the last word.
+      expect(client.received.at(-1)).toEqual({
+        type: 'reply',
+        cmd: '',
+        ok: false,
+        error: 'rate_limited',
+        text: 'Error. Sending too fast. The connection is closed; please reconnect and slow down',
+      });
     } finally {
       await limited.replica.close();
     }

@@ -115,7 +115,7 @@ describe('POST /command statuses', () => {
     expect((await t.http.command(luke.token, 'whoelse')).status).toBe(200);
   });
 
-  it('503 unavailable with a JSON text when the state store fails, and 200 once it answers again', async () => {
+  it('503 unavailable with a JSON text when a state store call rejects (a mocked session check), and 200 once it answers again', async () => {
     const luke = await httpLogin('luke', 'sunrise');
     const failing = vi.spyOn(t.state, 'checkSession').mockRejectedValue(new Error('connection lost'));
     try {
