@@ -7,8 +7,15 @@ import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 export class WebUser {
   /** Every dialog the page tried to open (alert() from injected markup would land here). */
   readonly dialogs: string[] = [];
-  /** Uncaught errors and console errors other than failed requests the page handles. */
+  /**
+   * Every uncaught error and every console error (a CSP violation, a failed
+   * request, a console.error), as `<text> @ <url>`.
+   */
   readonly errors: string[] = [];
+  /** Who last logged in on this page, to name it in a failure. */
+  name = '(nobody logged in)';
+  /** Request failures the running test causes on purpose, and the page handles. */
+  private readonly expected: ExpectedFailure[] = [];
 
   private constructor(
     readonly context: BrowserContext,
@@ -19,6 +26,26 @@ export class WebUser {
       void dialog.dismiss();
     });
     page.on('pageerror', (err) => this.errors.push(String(err)));
+    page.on('console', (message) => {
+      if (message.type() === 'error') this.errors.push(`${message.text()} @ ${message.location().url}`);
+    });
+  }
+
+  /**
+   * Chromium logs every request that fails, and every answer with an error
+   * status, as a console error, even when the page reads the answer and shows
+   * it (an error reply is JSON with a `text`). A test that causes such
+   * failures says which: requests to `path` (the URL's path, no query) that
+   * fail with `failure`, an HTTP status or a network error such as
+   * `net::ERR_CONNECTION_REFUSED`. Anything else is unexpected.
+   */
+  expectFailedRequests(path: string, failure: number | RegExp): void {
+    this.expected.push({ path, failure });
+  }
+
+  /** The errors collected so far that no expectFailedRequests() covers. */
+  unexpectedErrors(): string[] {
+    return this.errors.filter((error) => !this.expected.some((expected) => covers(expected, error)));
   }
 
   static async open(browser: Browser, base: string, viewport = { width: 1000, height: 700 }): Promise<WebUser> {
@@ -31,6 +58,7 @@ export class WebUser {
 
   /** Fills and submits the login form; does not wait for the outcome. */
   async submitLogin(username: string, password: string): Promise<void> {
+    this.name = username;
     await this.page.getByLabel('Username').fill(username);
     await this.page.getByLabel('Password').fill(password);
     await this.page.getByLabel('Password').press('Enter');
@@ -89,6 +117,32 @@ export class WebUser {
     if (token) await fetch(`${base}/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
     await this.context.close();
   }
+}
+
+interface ExpectedFailure {
+  path: string;
+  failure: number | RegExp;
+}
+
+/** `Failed to load resource: <why> @ <url>`, as chromium logs a failed request. */
+const failedRequest = /^Failed to load resource: (?:the server responded with a status of (\d+) .*|(net::\S+)) @ (\S+)$/;
+
+function covers(expected: ExpectedFailure, error: string): boolean {
+  const found = failedRequest.exec(error);
+  if (!found || new URL(found[3]!).pathname !== expected.path) return false;
+  return typeof expected.failure === 'number' ? Number(found[1]) === expected.failure : found[2] !== undefined && expected.failure.test(found[2]);
+}
+
+/**
+ * A test's clean-up for the browser users it opened: notes their unexpected
+ * errors, closes them all (logging their sessions out), then fails if there
+ * were any. The errors are taken before closing, so a page that sees its
+ * session end behind its back during clean-up is not blamed.
+ */
+export async function closeUsers(users: WebUser[], base: string): Promise<void> {
+  const found = users.flatMap((user) => user.unexpectedErrors().map((error) => `${user.name}: ${error}`));
+  for (const user of users) await user.close(base);
+  if (found.length > 0) throw new Error(`unexpected errors in the page:\n${found.join('\n')}`);
 }
 
 /** Polls `check` until it returns true or the deadline passes, then fails with `describe()`. */
