@@ -13,7 +13,7 @@ export interface TestCertificates {
   remove(): void;
 }
 
-const OPENSSL = process.env.OPENSSL ?? 'openssl';
+const OPENSSL = process.env.OPENSSL ?? '/usr/bin/openssl';
 
 /**
  * A throwaway private CA and a server certificate it signed for 127.0.0.1
