@@ -110,8 +110,8 @@ describe('a conversation across browsers and the terminal', () => {
     expect(await hans.command('message yoda Hi from the terminal')).toMatchObject({ ok: true, text: '' });
     await yoda.line('hans: Hi from the terminal').waitFor();
 
-    // Broadcasts: "To" left empty, typed as a CLI line, and from the terminal.
-    await yoda.type('Hello everyone');
+    // Broadcasts: typed as a CLI line in two browsers, and from the terminal.
+    await yoda.type('broadcast Hello everyone');
     await luke.line('yoda: Hello everyone').waitFor();
     expect(await hans.waitFor((m) => m.type === 'broadcast')).toMatchObject({ text: 'yoda: Hello everyone' });
     await luke.type('broadcast Luke here');
@@ -222,6 +222,34 @@ describe('a conversation across browsers and the terminal', () => {
     expect(await lando.command('startprivate yoda')).toMatchObject({ ok: true, text: 'Private messaging request sent to yoda' });
     expect(await lando.waitFor((m) => m.type === 'private_decline')).toMatchObject({ text: 'yoda declined private messaging' });
     await yoda.page.locator('#log .text', { hasText: 'lando asked to chat privately' }).waitFor();
+  }, 60_000);
+});
+
+describe('the input line', () => {
+  it('takes a line typed with "To" empty as a command line: a typo is an invalid command, not a broadcast', async () => {
+    const yoda = await web('yoda', 'wise');
+    const luke = await web('luke', 'sunrise');
+    const hans = await tcp('hans', 'falcon');
+    await yoda.person('luke').waitFor();
+    await yoda.person('hans').waitFor();
+    // The invalid command is answered 400, with the text the page shows.
+    yoda.expectFailedRequests('/command', 400);
+
+    await yoda.type('whoels');
+    await yoda.line('> whoels').waitFor();
+    await yoda.line('Error. Invalid command').waitFor();
+    // A broadcast sent after it arrives; events come in order, so had the
+    // typo gone out as a broadcast, it would have arrived first.
+    await yoda.type('broadcast after the typo');
+    await luke.line('yoda: after the typo').waitFor();
+    expect(await hans.waitFor((m) => m.type === 'broadcast')).toMatchObject({ text: 'yoda: after the typo' });
+    expect((await luke.lines()).filter((line) => line.includes('whoels'))).toEqual([]);
+    expect(hans.received.filter((m) => String(m.text).includes('whoels'))).toEqual([]);
+
+    // With a user in "To", the same words are a message to that user.
+    await yoda.type('whoels', 'luke');
+    await yoda.line('> message luke whoels').waitFor();
+    await luke.line('yoda: whoels').waitFor();
   }, 60_000);
 });
 

@@ -71,7 +71,7 @@ export class WebUser {
     await this.page.locator('#online[aria-busy="false"]').waitFor({ state: 'attached' });
   }
 
-  /** Types a line into the composer, "To" set to `to` (empty: everyone), and presses Enter. */
+  /** Types a line into the composer, "To" set to `to` (empty: the line is a command as typed), and presses Enter. */
   async type(text: string, to = ''): Promise<void> {
     await this.page.getByRole('combobox', { name: 'To' }).fill(to);
     const input = this.page.getByLabel('Message or command');

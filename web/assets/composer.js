@@ -1,6 +1,8 @@
-// The input line: a CLI command line is sent as typed, as an IRC client's
-// input line does; anything else is a message to the user named in "To", or
-// a broadcast when "To" is empty.
+// The input line. With "To" empty it is a command line, sent exactly as
+// typed, as the CLI's prompt and an IRC client's input line take it: a typo
+// such as `whoels` gets the server's `Error. Invalid command` rather than
+// going to everyone as a broadcast. With a user in "To", a line is a message
+// to them, unless it starts with a CLI verb (then it is a command as typed).
 
 /** The verbs a user types in the CLI (SPEC section 3). */
 export const verbs = new Set([
@@ -20,10 +22,9 @@ export const verbs = new Set([
 export function commandLine(text, to) {
   const line = text.trim();
   if (line === '') return null;
-  const verb = line.split(' ', 1)[0];
-  if (verbs.has(verb)) return line;
   const recipient = to.trim();
-  return recipient === '' ? `broadcast ${line}` : `message ${recipient} ${line}`;
+  if (recipient === '' || verbs.has(line.split(' ', 1)[0])) return line;
+  return `message ${recipient} ${line}`;
 }
 
 /** `block hans` / `unblock hans` as typed: [verb, user], else null. */
