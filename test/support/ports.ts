@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /*
  * Ports for the servers the tests start (the messaging server, redis-server,
@@ -12,33 +14,78 @@ import { createServer } from 'node:net';
  * test file running in parallel: `EADDRINUSE` at random on a loaded machine.
  *
  * So test ports come from below the ephemeral range, where nothing picks a
- * port by itself: each vitest worker (VITEST_POOL_ID) has a slice of its own
- * and hands every port of it out at most once per process. A port is checked
- * free before it is handed out (a stopped server of an earlier file of the
- * same worker may still hold one for a moment); after that, only the test
- * that got it binds it, however often it restarts its server there.
+ * port by itself, and each is reserved for the process that got it: a file
+ * named for the port, created exclusively, holds the owner's PID until that
+ * process exits (a dead owner's reservation is taken over). Test processes
+ * of one run, and of runs side by side, never get the same port; a test
+ * that restarts its server on its port finds it still free.
  */
+
+const FIRST = 20_000;
+const reservations = join(tmpdir(), 'greatest-messaging-test-ports');
+const mine: string[] = [];
 
 /** The lowest port of the kernel's ephemeral range. */
 function ephemeralLow(): number {
   try {
     const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (Number.isInteger(low) && low > 1024) return low;
+    if (Number.isInteger(low) && low > FIRST + 1000) return low;
   } catch {
     // not Linux: the IANA dynamic range starts at 49152
   }
   return 49152;
 }
 
-const FIRST = 20_000;
-const SLICES = 4;
-const top = Math.max(ephemeralLow(), FIRST + SLICES * 500);
-const sliceSize = Math.floor((top - FIRST) / SLICES);
-const pool = Math.max(1, Number(process.env.VITEST_POOL_ID ?? 1) || 1);
-const sliceStart = FIRST + ((pool - 1) % SLICES) * sliceSize;
-/** Where this process starts in its slice: anywhere, so two processes of one worker rarely meet. */
-let next = Math.floor(Math.random() * sliceSize);
-let handedOut = 0;
+const size = ephemeralLow() - FIRST;
+let next = Math.floor(Math.random() * size);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Reserves `port` for this process; false when a live process holds it. */
+function reserve(port: number): boolean {
+  const file = join(reservations, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      mine.push(file);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(file, 'utf8'));
+    } catch {
+      // released meanwhile: try again
+    }
+    if (Number.isInteger(owner) && owner > 0 && alive(owner)) return false;
+    try {
+      unlinkSync(file);
+    } catch {
+      // another process took it over first; the exclusive create decides
+    }
+  }
+  return false;
+}
+
+process.once('exit', () => {
+  for (const file of mine) {
+    try {
+      unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  }
+});
 
 function bindable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -51,15 +98,14 @@ function bindable(port: number): Promise<boolean> {
 
 /**
  * A loopback port for a test server: outside the kernel's ephemeral range,
- * free now, and never handed out again by this process, so it stays the
+ * free now, and reserved for this process until it exits, so it stays the
  * test's own across restarts of its server.
  */
 export async function freePort(): Promise<number> {
-  while (handedOut < sliceSize) {
-    const port = sliceStart + (next % sliceSize);
-    next++;
-    handedOut++;
-    if (await bindable(port)) return port;
+  mkdirSync(reservations, { recursive: true });
+  for (let tries = 0; tries < size; tries++) {
+    const port = FIRST + (next++ % size);
+    if (reserve(port) && (await bindable(port))) return port;
   }
-  throw new Error(`no free test port left in ${sliceStart}-${sliceStart + sliceSize - 1}`);
+  throw new Error(`no free test port left in ${FIRST}-${FIRST + size - 1}`);
 }
