@@ -57,16 +57,33 @@ async function waitUntil(done: () => boolean | Promise<boolean>, what: string, t
   }
 }
 
-/** Sends bytes in clear to a TLS frontend; resolves with what came back before the close. */
+/**
+ * Sends bytes in clear to a TLS frontend and resolves with what came back
+ * before the frontend closed the connection. Rejects unless a TCP connection
+ * was accepted first (a refused or unreachable port is no frontend closing
+ * anything), and if the connection stays open.
+ */
 function clearText(port: number, bytes: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    let accepted = false;
     let answer = '';
+    const socket = connect(port, '127.0.0.1', () => {
+      accepted = true;
+      socket.write(bytes);
+    });
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => (answer += chunk));
-    socket.on('close', () => resolve(answer));
-    socket.on('error', () => undefined);
-    socket.setTimeout(10_000, () => reject(new Error('the TLS frontend kept a clear-text connection open')));
+    // After the connection was accepted, a reset is a close without a word too.
+    socket.on('error', (err) => {
+      if (!accepted) reject(new Error(`no TCP connection to port ${port}: ${err.message}`));
+    });
+    socket.on('close', () => {
+      if (accepted) resolve(answer);
+    });
+    socket.setTimeout(10_000, () => {
+      socket.destroy();
+      reject(new Error('the TLS frontend kept a clear-text connection open'));
+    });
   });
 }
 
