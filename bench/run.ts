@@ -5,7 +5,7 @@ import { cpus, freemem, loadavg, release, totalmem, type as osType } from 'node:
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseOptions, SCENARIOS, usage, UsageError, type Options } from './runner/options.js';
-import { buildSnapshot, stopAll } from './runner/processes.js';
+import { buildSnapshot, nodeVersion, stopAll } from './runner/processes.js';
 import { progress } from './runner/progress.js';
 import { writeResults, type Run, type Results } from './runner/report.js';
 import type { ScenarioContext, ScenarioResult } from './runner/scenario.js';
@@ -59,26 +59,69 @@ function version(command: string, args: string[]): string {
   }
 }
 
-async function runAll(label: string, root: string, options: Options): Promise<Run> {
-  const started = new Date();
+/** One run to make: a checkout, the node its server runs on, and how the results name it. */
+interface Plan {
+  label: string;
+  root: string;
+  commit: string;
+  /** Tracked files had uncommitted changes when the bench started. */
+  dirty: boolean;
+  node: string;
+  nodeVersion: string;
+}
+
+function plan(root: string, node: string, nodeVersion: string): Plan {
   const commit = git(root, ['rev-parse', 'HEAD']);
   const dirty = git(root, ['status', '--porcelain', '--untracked-files=no']) !== '';
-  const serverDir = options.build ? await buildSnapshot(root) : root;
-  const ctx: ScenarioContext = { options, serverRoot: serverDir, runId: randomBytes(4).toString('hex'), earlier: new Map() };
+  return { label: 'run', root, commit, dirty, node, nodeVersion };
+}
+
+/**
+ * How the results name each run. Two runs of the same sources on different
+ * runtimes are named by their runtime ('node v24.1.0' vs 'node v20.19.0'):
+ * 'after' and 'before' would say the code changed where only Node did.
+ */
+function labelRuns(plans: Plan[]): void {
+  if (plans.length < 2) return;
+  const [a, b] = plans;
+  const sameSources = a.root === b.root || (a.commit !== '' && a.commit === b.commit && !a.dirty && !b.dirty);
+  if (a.nodeVersion === b.nodeVersion) [a.label, b.label] = ['after', 'before'];
+  else if (sameSources) [a.label, b.label] = [`node ${a.nodeVersion}`, `node ${b.nodeVersion}`];
+  else [a.label, b.label] = [`after (node ${a.nodeVersion})`, `before (node ${b.nodeVersion})`];
+}
+
+/**
+ * The directory the server runs from: a snapshot built once per checkout and
+ * shared by the runs of that checkout, so that a runtime comparison runs the
+ * very same build on both (the checkout may be edited between the runs).
+ */
+async function serverDir(root: string, options: Options, snapshots: Map<string, string>): Promise<string> {
+  if (!options.build) return root;
+  const built = snapshots.get(root) ?? (await buildSnapshot(root));
+  snapshots.set(root, built);
+  return built;
+}
+
+async function runAll(p: Plan, options: Options, snapshots: Map<string, string>): Promise<Run> {
+  const started = new Date();
   const scenarios: ScenarioResult[] = [];
   try {
-    await runScenarios(label, ctx, scenarios);
+    const dir = await serverDir(p.root, options, snapshots);
+    const ctx: ScenarioContext = { options, serverRoot: dir, serverNode: p.node, runId: randomBytes(4).toString('hex'), earlier: new Map() };
+    progress(`${p.label}: the server runs on ${p.node} (node ${p.nodeVersion})`);
+    await runScenarios(p.label, ctx, scenarios);
   } finally {
     await stopAll();
-    if (serverDir !== root) rmSync(serverDir, { recursive: true, force: true });
   }
   return {
-    label,
-    serverRoot: root,
-    commit,
-    shortCommit: commit.slice(0, 7),
-    dirty,
-    measured: `the built server: ${options.build ? 'npm run build in a copy of the checkout\'s sources' : 'the checkout\'s existing dist/ (--no-build)'}, then node dist/transports/node.js <port> 60 ${options.timeout} --host 127.0.0.1 --http-port <port> --redis <url> --credentials <empty file> --command-rate 0 --login-rate 0 --byte-rate 0 (one replica, its own redis-server)`,
+    label: p.label,
+    serverRoot: p.root,
+    commit: p.commit,
+    shortCommit: p.commit.slice(0, 7),
+    dirty: p.dirty,
+    serverNode: p.nodeVersion,
+    serverNodePath: p.node,
+    measured: `the built server: ${options.build ? 'npm run build in a copy of the checkout\'s sources' : 'the checkout\'s existing dist/ (--no-build)'}, then node dist/transports/node.js <port> 60 ${options.timeout} --host 127.0.0.1 --http-port <port> --redis <url> --credentials <empty file> --command-rate 0 --login-rate 0 --byte-rate 0 (one replica, its own redis-server) on node ${p.nodeVersion} (${p.node})`,
     startedAt: started.toISOString(),
     durationS: Math.round((Date.now() - started.getTime()) / 1000),
     scenarios,
@@ -110,6 +153,21 @@ async function runScenarios(label: string, ctx: ScenarioContext, scenarios: Scen
     scenarios.push(result);
     progress(`${label}: scenario ${n} ${result.status} in ${result.durationS} s`);
   }
+}
+
+/** Each server node's version, by path; refuses a path that is not a node (a usage error). */
+function nodeVersions(options: Options): Map<string, string> {
+  const versions = new Map<string, string>();
+  const nodes: [string, string][] = [['--node', options.node]];
+  if (options.baseline) nodes.push(['--baseline-node', options.baselineNode]);
+  for (const [flag, node] of nodes) {
+    try {
+      versions.set(node, nodeVersion(node));
+    } catch (err) {
+      throw new Error(`${flag} ${node} is not an executable node: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return versions;
 }
 
 function commandLine(): string {
@@ -145,10 +203,27 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  options.node = resolve(options.node);
+  options.baselineNode = resolve(options.baselineNode);
+  let versions: Map<string, string>;
+  try {
+    versions = nodeVersions(options);
+  } catch (err) {
+    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
+  const plans = [plan(options.serverRoot, options.node, versions.get(options.node)!)];
+  if (options.baseline) plans.push(plan(options.baseline, options.baselineNode, versions.get(options.baselineNode)!));
+  labelRuns(plans);
   const started = new Date();
   const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
-  const runs: Run[] = [await runAll(options.baseline ? 'after' : 'run', options.serverRoot, options)];
-  if (options.baseline) runs.push(await runAll('before', options.baseline, options));
+  const snapshots = new Map<string, string>();
+  const runs: Run[] = [];
+  try {
+    for (const p of plans) runs.push(await runAll(p, options, snapshots));
+  } finally {
+    for (const dir of snapshots.values()) rmSync(dir, { recursive: true, force: true });
+  }
 
   const date = started.toISOString().slice(0, 10);
   let out = options.out ? (isAbsolute(options.out) ? options.out : resolve(options.out)) : join(REPO, 'bench', 'results', `${date}-${runs[0].shortCommit || 'unknown'}`);

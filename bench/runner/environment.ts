@@ -23,6 +23,8 @@ export interface Environment {
 
 export interface EnvironmentOptions {
   serverRoot: string;
+  /** The node binary the server runs on. */
+  serverNode: string;
   users: string[];
   drivers: number;
   runId: string;
@@ -47,7 +49,7 @@ export async function withEnvironment<T>(options: EnvironmentOptions, body: (env
     admin = new Redis(redis.url, { maxRetriesPerRequest: 1, lazyConnect: false });
     progress(`  redis-server pid ${redis.pid} on port ${redis.port}; creating ${options.users.length} users`);
     await createUsers(admin, options.users);
-    server = await startServer(options.serverRoot, redis.url, credentials, options.timeoutSeconds);
+    server = await startServer(options.serverRoot, options.serverNode, redis.url, credentials, options.timeoutSeconds);
     progress(`  server pid ${server.pid} on TCP ${server.tcpPort}, HTTP ${server.httpPort}`);
     const target: Target = { host: '127.0.0.1', tcpPort: server.tcpPort, httpPort: server.httpPort };
     await Promise.all(drivers.map((d) => d.init(target, options.runId)));

@@ -3,6 +3,10 @@ export interface Options {
   scenarios: number[];
   serverRoot: string;
   baseline: string;
+  /** The node binary the server runs on (the load drivers stay on the bench's own). */
+  node: string;
+  /** The same for the baseline run: with --baseline . the two runs differ only by runtime. */
+  baselineNode: string;
   out: string;
   build: boolean;
   smoke: boolean;
@@ -52,6 +56,8 @@ interface Flag {
   key: keyof Options;
   kind: 'int' | 'seconds' | 'list' | 'text' | 'bool';
   help: string;
+  /** What the value is called in the usage, when not a directory (text) or a number. */
+  value?: string;
 }
 
 export const SCENARIOS: Record<number, string> = {
@@ -68,6 +74,8 @@ const flags: Flag[] = [
   { flag: '--scenarios', key: 'scenarios', kind: 'list', help: 'which scenarios to run, e.g. 1,3 (all: 1-7)' },
   { flag: '--server-root', key: 'serverRoot', kind: 'text', help: 'checkout of the server to build and measure (this repository)' },
   { flag: '--baseline', key: 'baseline', kind: 'text', help: 'a second checkout, run right after with the same scenarios and compared side by side' },
+  { flag: '--node', key: 'node', kind: 'text', value: 'PATH', help: "node binary the server runs on (the bench's own); the drivers always run on the bench's own" },
+  { flag: '--baseline-node', key: 'baselineNode', kind: 'text', value: 'PATH', help: "node binary the baseline's server runs on (the bench's own); with --baseline . only the runtime differs" },
   { flag: '--out', key: 'out', kind: 'text', help: 'results directory (bench/results/<date>-<short commit>)' },
   { flag: '--no-build', key: 'build', kind: 'bool', help: 'run the dist/ already built instead of running npm run build' },
   { flag: '--smoke', key: 'smoke', kind: 'bool', help: 'tiny sizes: checks that the bench works, in seconds; its figures mean nothing' },
@@ -109,6 +117,8 @@ export function defaults(repoRoot: string): Options {
     scenarios: [1, 2, 3, 4, 5, 6, 7],
     serverRoot: repoRoot,
     baseline: '',
+    node: process.execPath,
+    baselineNode: process.execPath,
     out: '',
     build: true,
     smoke: false,
@@ -215,6 +225,7 @@ export function parseOptions(argv: string[], repoRoot: string): Options | 'help'
       if (!given.has(key as keyof Options)) (options as unknown as Record<string, unknown>)[key] = value;
     }
   }
+  if (given.has('baselineNode') && !options.baseline) throw new UsageError('--baseline-node needs --baseline (the same checkout, --baseline ., to compare runtimes only)');
   if (options.scenarios.some((s) => !SCENARIOS[s])) throw new UsageError(`--scenarios takes numbers 1-7`);
   if (options.users < 2 || options.slowOthers < 2) throw new UsageError('--users and --slow-others need at least 2');
   if (options.rates.some((r) => r <= 0) || options.rate <= 0) throw new UsageError('rates must be positive');
@@ -237,7 +248,7 @@ export function usage(): string {
     ...Object.entries(SCENARIOS).map(([n, what]) => `  ${n}  ${what}`),
     '',
     'Options:',
-    ...flags.map((f) => `  ${`${f.flag}${f.kind === 'bool' ? '' : f.kind === 'list' ? ' A,B' : f.kind === 'int' ? ' N' : f.kind === 'seconds' ? ' S' : ' DIR'}`.padEnd(26)} ${f.help}`),
+    ...flags.map((f) => `  ${`${f.flag}${f.kind === 'bool' ? '' : f.kind === 'list' ? ' A,B' : f.kind === 'int' ? ' N' : f.kind === 'seconds' ? ' S' : ` ${f.value ?? 'DIR'}`}`.padEnd(26)} ${f.help}`),
     '  --help                     this text',
   ].join('\n');
 }

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, cpSync, existsSync, mkdtempSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect, createServer } from 'node:net';
 import { join, relative } from 'node:path';
@@ -177,12 +177,41 @@ async function healthy(port: number): Promise<boolean> {
   }
 }
 
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The version a node binary reports (`v24.1.0`), or why it is not a node the
+ * server can run on: a runtime comparison is worthless if the binary is not
+ * the one the results name, so this is checked before anything is built.
+ */
+export function nodeVersion(path: string): string {
+  if (!existsSync(path)) throw new Error('no such file');
+  if (!statSync(path).isFile()) throw new Error('not a file');
+  if (!executable(path)) throw new Error('not executable');
+  let printed: string;
+  try {
+    printed = execFileSync(path, ['--version'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch (err) {
+    throw new Error(`\`${path} --version\` failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
+  if (!/^v\d+\.\d+\.\d+/.test(printed)) throw new Error(`\`--version\` printed ${JSON.stringify(printed.split('\n')[0].slice(0, 80))}, not a Node version`);
+  return printed;
+}
+
 /**
  * The built server as an operator runs it: `node dist/transports/node.js`
- * from the server checkout, limits that would throttle a benchmark off, a
- * long inactivity timeout so nobody is logged out mid-run.
+ * from the server checkout, on the given node binary (the runtime under
+ * comparison), limits that would throttle a benchmark off, a long inactivity
+ * timeout so nobody is logged out mid-run.
  */
-export async function startServer(root: string, redisUrl: string, credentials: string, timeoutSeconds: number): Promise<ServerProcess> {
+export async function startServer(root: string, node: string, redisUrl: string, credentials: string, timeoutSeconds: number): Promise<ServerProcess> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const tcpPort = await freePort();
@@ -193,10 +222,10 @@ export async function startServer(root: string, redisUrl: string, credentials: s
       '--host', '127.0.0.1', '--http-port', String(httpPort), '--redis', redisUrl, '--credentials', credentials,
       '--command-rate', '0', '--login-rate', '0', '--byte-rate', '0',
     ];
-    const child = start('server', process.execPath, args, root);
+    const child = start('server', node, args, root);
     try {
       await waitFor(`server on ports ${tcpPort}/${httpPort}`, child, async () => child.output().includes('listening on TCP') && (await healthy(httpPort)), 30_000);
-      return Object.assign(child, { tcpPort, httpPort, args: ['node', ...args] });
+      return Object.assign(child, { tcpPort, httpPort, args: [node, ...args] });
     } catch (err) {
       lastError = err;
       await child.stop();

@@ -8,13 +8,19 @@ import type { ScenarioResult } from './scenario.js';
 
 /** All scenarios against one server checkout. */
 export interface Run {
-  /** "run", or "after" and "before" when a baseline was given. */
+  /**
+   * "run"; with a baseline "after" and "before", or the runtimes ("node v24.1.0",
+   * "node v20.19.0") when the two runs differ only by the server's node.
+   */
   label: string;
   serverRoot: string;
   commit: string;
   shortCommit: string;
-  /** Tracked files had uncommitted changes when it was built. */
+  /** Tracked files had uncommitted changes when the bench started. */
   dirty: boolean;
+  /** What the server's node says with --version (absent in results written before --node). */
+  serverNode?: string;
+  serverNodePath?: string;
   measured: string;
   startedAt: string;
   durationS: number;

@@ -20,6 +20,8 @@ export interface ScenarioResult {
 export interface ScenarioContext {
   options: Options;
   serverRoot: string;
+  /** The node binary this run's server runs on (drivers run on the bench's own). */
+  serverNode: string;
   runId: string;
   /** Figures of scenarios already run in this run against the same server (scenario 7 compares with 1). */
   earlier: Map<number, ScenarioResult>;

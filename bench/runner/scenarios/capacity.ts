@@ -59,7 +59,7 @@ export async function capacity(ctx: ScenarioContext): Promise<ScenarioResult> {
     figures: { curve },
     durationS: 0,
   };
-  await withEnvironment({ serverRoot: ctx.serverRoot, users: [...probes, ...tcpUsers, ...httpUsers], drivers: driverCount, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
+  await withEnvironment({ serverRoot: ctx.serverRoot, serverNode: ctx.serverNode, users: [...probes, ...tcpUsers, ...httpUsers], drivers: driverCount, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
     const left = () => Math.max(1000, deadline - Date.now());
     await new Promise((r) => setTimeout(r, o.smoke ? 100 : 1000));
     const idle = env.serverSample();

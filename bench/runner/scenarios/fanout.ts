@@ -40,7 +40,7 @@ export async function fanout(ctx: ScenarioContext): Promise<ScenarioResult> {
     durationS: 0,
   };
   const left = () => Math.max(5000, deadline - Date.now());
-  await withEnvironment({ serverRoot: ctx.serverRoot, users, drivers: driverCount, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
+  await withEnvironment({ serverRoot: ctx.serverRoot, serverNode: ctx.serverNode, users, drivers: driverCount, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
     const counts = new Array<number>(driverCount).fill(0);
     let online = 0;
     for (const size of o.fanout) {

@@ -71,7 +71,7 @@ export async function directMessages(ctx: ScenarioContext, transport: 'tcp' | 'h
     figures: {},
     durationS: 0,
   };
-  await withEnvironment({ serverRoot: ctx.serverRoot, users, drivers: 1, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
+  await withEnvironment({ serverRoot: ctx.serverRoot, serverNode: ctx.serverNode, users, drivers: 1, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
     const [driver] = env.drivers;
     const login = await driver.call('login', { transport, users, password: PASSWORD, concurrency: 16, deadlineMs: 120_000, poll: true, pollWait: 30 }, 150_000);
     if (login.ok < 2) throw new Error(`only ${login.ok} of ${users.length} users logged in: ${JSON.stringify(login.refused)}`);
