@@ -219,6 +219,18 @@ function scenarioSection(run: Run, s: ScenarioResult): string[] {
   return lines;
 }
 
+/** The machine's Node is the runner's and the drivers'; the server's may differ per run. */
+function serverNodes(runs: Run[]): string {
+  if (!runs.some((r) => r.serverNode)) return '';
+  return ` for the runner and its drivers, the server on node ${runs.map((r) => r.serverNode ?? 'unknown').join(' then ')}`;
+}
+
+/** One measured line, or one per run when the runs were measured differently (another node). */
+function measuredLines(runs: Run[]): string[] {
+  if (runs.every((r) => r.measured === runs[0].measured)) return [`- Measured: ${runs[0].measured}`];
+  return runs.map((r) => `- Measured, ${r.label}: ${r.measured}`);
+}
+
 export function summary(results: Results, plotFiles: { file: string; title: string }[]): string {
   const [main, baseline] = results.runs;
   const problems = results.problems ?? [];
@@ -232,9 +244,9 @@ export function summary(results: Results, plotFiles: { file: string; title: stri
   }
   lines.push(
     `- Command: \`${results.command}\` (${Math.round(results.durationS / 60)} min)`,
-    `- Machine: ${m.cores} cores (${m.cpuModel}), ${(m.memoryBytes / 1024 ** 3).toFixed(1)} GiB, ${m.os}, Node ${m.node}, ${m.redis.split(' ').slice(0, 3).join(' ')}, open-file limit ${m.openFileLimit ?? 'unknown'}; load average ${m.loadAverageAtStart?.join(' ') ?? '?'} at start, ${m.loadAverageAtEnd?.join(' ') ?? '?'} at the end (2.0 = both cores busy)`,
-    `- Measured: ${main.measured}`,
-    ...results.runs.map((r) => `- ${r.label}: ${r.serverRoot} at ${r.commit}${r.dirty ? ' with uncommitted changes' : ''}`),
+    `- Machine: ${m.cores} cores (${m.cpuModel}), ${(m.memoryBytes / 1024 ** 3).toFixed(1)} GiB, ${m.os}, Node ${m.node}${serverNodes(results.runs)}, ${m.redis.split(' ').slice(0, 3).join(' ')}, open-file limit ${m.openFileLimit ?? 'unknown'}; load average ${m.loadAverageAtStart?.join(' ') ?? '?'} at start, ${m.loadAverageAtEnd?.join(' ') ?? '?'} at the end (2.0 = both cores busy)`,
+    ...measuredLines(results.runs),
+    ...results.runs.map((r) => `- ${r.label}: ${r.serverRoot} at ${r.commit}${r.dirty ? ' with uncommitted changes' : ''}${r.serverNode ? `, server on node ${r.serverNode} (${r.serverNodePath})` : ''}`),
     `- Users: ${results.users}`,
     '- Driver: separate processes on the same machine, speaking only the public TCP and HTTP protocols; their CPU share is reported beside the server\'s and Redis\'s (1.0 = one core of the two).',
     '',
@@ -242,7 +254,7 @@ export function summary(results: Results, plotFiles: { file: string; title: stri
     '',
   );
   if (baseline) {
-    lines.push(`| figure | before (${baseline.shortCommit}) | after (${main.shortCommit}) | after / before |`, '|---|---:|---:|---:|');
+    lines.push(`| figure | ${baseline.label} (${baseline.shortCommit}) | ${main.label} (${main.shortCommit}) | ${main.label} / ${baseline.label} |`, '|---|---:|---:|---:|');
     for (const h of headlines(results.options)) {
       const a = h.value(main);
       const b = h.value(baseline);
