@@ -179,27 +179,86 @@ describe('commands, long-poll and logout', () => {
   });
 });
 
+/** Sessions the Worker's cron has ended for inactivity, from its /metrics (one isolate under wrangler dev). */
+async function workerTimeouts(): Promise<number> {
+  const text = await (await fetch(`${worker.base}/metrics`)).text();
+  return Number(/^im_sessions_timed_out_total (\d+)$/m.exec(text)?.[1] ?? NaN);
+}
+
 describe('inactivity timeout through the scheduled handler', () => {
-  it('logs out an idle session, tells its client, and announces it once, with a Node sweeper racing the Worker', async () => {
+  it('the Worker\'s cron alone logs out an idle session, tells its client, and announces it once', async () => {
     const yoda = await login('yoda', 'wise');
     const hans = await login('hans', 'falcon');
-    // A Node replica's sweep (handlers/timeout.ts, as transports/sweeper.ts runs it) on the same store.
-    const nodeSweep: Context = { state: store, clock: { now: () => Date.now() }, config: { ...defaultConfig, timeout }, passwords: scryptPasswords(1024), secret: newSecret };
+    // Nothing else sweeps this store: only the scheduled handler can end hans's session.
     let ended: Record<string, any> | undefined;
     await vi.waitFor(async () => {
       // yoda stays active; hans does nothing.
       expect(await api.command(yoda.token, 'whoelse')).toMatchObject({ status: 200 });
-      await Promise.all([api.scheduled(), sweepIdleSessions(nodeSweep)]);
+      await api.scheduled();
       const { body } = await api.events(hans.token, `after=${hans.cursor}&wait=0`);
       ended = body.events.find((e: { type: string }) => e.type === 'session_end');
       expect(ended).toBeDefined();
     }, WAIT);
     expect(ended).toMatchObject({ reason: 'timeout', text: 'You have been logged out due to inactivity' });
-    await Promise.all([api.scheduled(), sweepIdleSessions(nodeSweep)]);
+    await api.scheduled();
     const { body } = await api.events(yoda.token, `after=${yoda.cursor}&wait=0`);
     const outs = body.events.filter((e: { text: string }) => e.text === 'hans logged out');
     expect(outs).toHaveLength(1);
     expect(outs[0]).toMatchObject({ type: 'presence', state: 'out', reason: 'timeout' });
     expect(await api.command(hans.token, 'whoelse')).toMatchObject({ status: 401 });
+    await api.logout(yoda.token);
+  });
+
+  it('a Node sweep that found the session idle before the Worker\'s cron ended it neither ends nor announces it again', async () => {
+    const luke = await login('luke', 'sunrise');
+    const vader = await login('vader', 'sithlord');
+    // luke stays active; vader does nothing until he is a candidate for every sweep.
+    await vi.waitFor(async () => {
+      expect(await api.command(luke.token, 'whoelse')).toMatchObject({ status: 200 });
+      expect(await store.idleCandidates(Date.now() - timeout * 1000, 500)).toContain('vader');
+    }, WAIT);
+
+    // A Node replica's sweep (handlers/timeout.ts, as transports/sweeper.ts runs it) on the
+    // same store, held right after it has read its candidates, vader among them.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let found!: () => void;
+    const foundVader = new Promise<void>((resolve) => (found = resolve));
+    const heldState = new Proxy(store, {
+      get(target, name) {
+        if (name === 'idleCandidates') {
+          return async (before: number, limit: number) => {
+            const candidates = await target.idleCandidates(before, limit);
+            if (candidates.includes('vader')) {
+              found();
+              await held;
+            }
+            return candidates;
+          };
+        }
+        const value = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const nodeSweep: Context = { state: heldState, clock: { now: () => Date.now() }, config: { ...defaultConfig, timeout }, passwords: scryptPasswords(1024), secret: newSecret };
+    const workerBefore = await workerTimeouts();
+    const byNode = sweepIdleSessions(nodeSweep);
+    await foundVader;
+
+    // The Worker's cron ends vader's session while the Node sweep still holds him as a candidate.
+    await api.scheduled();
+    const ended = (await api.events(vader.token, `after=${vader.cursor}&wait=0`)).body.events ?? [];
+    expect(ended.filter((e: { type: string }) => e.type === 'session_end')).toMatchObject([{ reason: 'timeout' }]);
+    expect((await workerTimeouts()) - workerBefore).toBe(1);
+
+    // Then the Node sweep goes on: its claim must fail, and it announces nothing.
+    release();
+    expect(await byNode).toEqual([]);
+    const { body } = await api.events(luke.token, `after=${luke.cursor}&wait=0`);
+    const outs = body.events.filter((e: { text: string }) => e.text === 'vader logged out');
+    expect(outs).toHaveLength(1);
+    expect(outs[0]).toMatchObject({ type: 'presence', state: 'out', reason: 'timeout' });
+    expect(await api.command(vader.token, 'whoelse')).toMatchObject({ status: 401 });
+    await api.logout(luke.token);
   });
 });
