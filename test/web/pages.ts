@@ -111,6 +111,33 @@ export class WebUser {
     return this.page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
   }
 
+  /** How many pixels the page is taller than the window (0 or less: the page itself does not scroll). */
+  verticalOverflow(): Promise<number> {
+    return this.page.evaluate<number>('document.documentElement.scrollHeight - window.innerHeight');
+  }
+
+  /** The conversation's scrolling pane. */
+  log(): Locator {
+    return this.page.locator('#log');
+  }
+
+  /**
+   * Whether all of `target` is on screen: inside the window and, if it sits
+   * in a scrolling pane (`within`), inside that pane's visible box. Measured
+   * from layout boxes, not pixels of a screenshot.
+   */
+  async onScreen(target: Locator, within?: Locator): Promise<boolean> {
+    const box = await target.boundingBox();
+    const viewport = this.page.viewportSize();
+    if (!box || !viewport) return false;
+    const inside = (outer: { x: number; y: number; width: number; height: number }) =>
+      box.x >= outer.x - 0.5 && box.y >= outer.y - 0.5 && box.x + box.width <= outer.x + outer.width + 0.5 && box.y + box.height <= outer.y + outer.height + 0.5;
+    if (!inside({ x: 0, y: 0, ...viewport })) return false;
+    if (!within) return true;
+    const pane = await within.boundingBox();
+    return pane !== null && inside(pane);
+  }
+
   /** Logs the session out behind the page's back (test clean-up) and closes the context. */
   async close(base: string): Promise<void> {
     const token = await this.token().catch(() => null);

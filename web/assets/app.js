@@ -61,6 +61,23 @@ ui.composer.addEventListener('submit', (e) => {
   void send(line);
 });
 ui.logout.addEventListener('click', () => void send('logout'));
+
+// The conversation follows new lines while the user is at its end. Once they
+// scroll up to read older lines it stays where they put it, until they
+// scroll back to the end or send a line themselves.
+const endSlack = 40;
+let following = true;
+const atEnd = () => ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < endSlack;
+const scrollToEnd = () => {
+  ui.log.scrollTop = ui.log.scrollHeight;
+};
+ui.log.addEventListener('scroll', () => {
+  following = atEnd();
+});
+// The pane changes size (window resized, chat shown, banner above it): keep its end in view.
+new ResizeObserver(() => {
+  if (following) scrollToEnd();
+}).observe(ui.log);
 ui.again.addEventListener('click', () => showLogin(''));
 
 const saved = store.loadSession();
@@ -296,10 +313,9 @@ function renderOnline() {
 }
 
 function addLine(entry, keep = true) {
-  const log = ui.log;
-  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-  log.append(lineElement(entry));
-  if (atBottom) log.scrollTop = log.scrollHeight;
+  ui.log.append(lineElement(entry));
+  if (entry.kind === 'own') following = true;
+  if (following) scrollToEnd();
   lines.push(entry);
   if (keep && session) store.saveLog(lines);
 }

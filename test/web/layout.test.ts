@@ -1,0 +1,86 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../support/server.js';
+import { TcpClient } from '../support/tcp-client.js';
+import { startBrowser, type RunningBrowser } from './browser.js';
+import { closeUsers, eventually, WebUser } from './pages.js';
+
+/*
+ * The page's layout at a desktop and a phone size (SPEC section 8: usable,
+ * keyboard alone): the conversation scrolls inside its own pane, follows new
+ * lines while the user is at its end, and stays put while they read older
+ * ones; the page itself never grows past the window, so the input line stays
+ * on screen. Positions are layout boxes against the viewport.
+ */
+let server: RunningServer;
+let browser: RunningBrowser;
+const webUsers: WebUser[] = [];
+const tcpUsers: TcpClient[] = [];
+
+beforeAll(async () => {
+  [server, browser] = await Promise.all([startServer({ args: ['--command-rate', '0', '--login-rate', '0'] }), startBrowser()]);
+});
+
+afterEach(async () => {
+  for (const client of tcpUsers.splice(0)) {
+    if (!client.closed) await client.command('logout').catch(() => undefined);
+    client.close();
+  }
+  // Last: fails the test if a page logged an error it did not expect.
+  await closeUsers(webUsers.splice(0), server.http);
+});
+
+afterAll(async () => {
+  try {
+    await browser?.close();
+  } finally {
+    await server?.stop();
+  }
+});
+
+const sizes = [
+  { name: 'desktop', width: 1280, height: 800 },
+  { name: 'phone', width: 390, height: 844 },
+];
+
+describe('the conversation pane', () => {
+  for (const size of sizes) {
+    it(`at ${size.width}x${size.height} (${size.name}) scrolls inside its pane: after 60 messages the newest line and the input line are on screen, and the page is no taller than the window`, async () => {
+      const yoda = await WebUser.open(browser.browser, server.http, { width: size.width, height: size.height });
+      webUsers.push(yoda);
+      await yoda.login('yoda', 'wise');
+      const hans = await TcpClient.open(server.tcpPort);
+      tcpUsers.push(hans);
+      expect(await hans.command('login hans falcon')).toMatchObject({ ok: true });
+      await yoda.person('hans').waitFor();
+
+      for (let i = 1; i <= 60; i++) expect(await hans.command(`message yoda line ${i}`)).toMatchObject({ ok: true });
+      await yoda.line('hans: line 60').waitFor();
+      const input = yoda.page.getByLabel('Message or command');
+      const where = async () =>
+        `line 60 on screen: ${await yoda.onScreen(yoda.line('hans: line 60'), yoda.log())}, ` +
+        `input on screen: ${await yoda.onScreen(input)}, page taller than the window by ${await yoda.verticalOverflow()} px`;
+      await eventually(async () => (await yoda.onScreen(yoda.line('hans: line 60'), yoda.log())) && (await yoda.onScreen(input)), where);
+      expect(await yoda.verticalOverflow(), await where()).toBeLessThanOrEqual(0);
+      expect(await yoda.horizontalOverflow()).toBeLessThanOrEqual(0);
+      // The first lines are scrolled away inside the pane, not pushed off the page.
+      expect(await yoda.onScreen(yoda.line('hans: line 1'), yoda.log())).toBe(false);
+
+      // Scrolled up to read older lines: a new line does not pull the view down.
+      const log = yoda.log();
+      await log.hover();
+      await yoda.page.mouse.wheel(0, -100_000);
+      await eventually(() => yoda.onScreen(yoda.line('hans: line 1'), log), where);
+      expect(await hans.command('message yoda line 61')).toMatchObject({ ok: true });
+      await yoda.line('hans: line 61').waitFor({ state: 'attached' });
+      expect(await yoda.onScreen(yoda.line('hans: line 1'), log)).toBe(true);
+      expect(await yoda.onScreen(yoda.line('hans: line 61'), log)).toBe(false);
+
+      // Back at the end, it follows new lines again.
+      await yoda.page.mouse.wheel(0, 100_000);
+      await eventually(() => yoda.onScreen(yoda.line('hans: line 61'), log), where);
+      expect(await hans.command('message yoda line 62')).toMatchObject({ ok: true });
+      await eventually(async () => (await yoda.onScreen(yoda.line('hans: line 62'), log)) && (await yoda.onScreen(input)), where);
+      expect(await yoda.verticalOverflow()).toBeLessThanOrEqual(0);
+    }, 90_000);
+  }
+});
