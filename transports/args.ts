@@ -1,7 +1,7 @@
 import { parseArgs as parseCommandLine } from 'node:util';
 import { defaultConfig, type Config, type LogLevel } from '../handlers/types.js';
 import { parseProxyRange } from './addresses.js';
-import { logLevels } from './log.js';
+import { logFormats, logLevels, type LogFormat } from './log.js';
 
 /** Everything the Node entry needs to start, from arguments and environment. */
 export interface ServerOptions {
@@ -16,6 +16,7 @@ export interface ServerOptions {
   lineTimeout: number;
   sweepInterval: number;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   config: Config;
 }
 
@@ -40,6 +41,7 @@ export const flags: Flag[] = [
   { flag: '--host', env: 'IM_HOST', value: 'ADDR', kind: 'text', target: { top: 'host' }, help: 'address to listen on (0.0.0.0)' },
   { flag: '--credentials', env: 'IM_CREDENTIALS', value: 'FILE', kind: 'text', target: { top: 'credentials' }, help: 'users to seed the store with (credentials.txt)' },
   { flag: '--log-level', env: 'IM_LOG_LEVEL', value: 'LEVEL', kind: 'text', target: { top: 'logLevel' }, help: 'debug (a line per command), info, warn or error (info)' },
+  { flag: '--log-format', env: 'IM_LOG_FORMAT', value: 'FORMAT', kind: 'text', target: { top: 'logFormat' }, help: 'json, text, or auto: text on a terminal, json otherwise (auto)' },
   { flag: '--redis', env: 'REDIS_URL', value: 'URL', kind: 'text', target: { top: 'redis' }, help: 'Redis URL, or comma-separated cluster node URLs (embedded store)' },
   { flag: '--trust-proxy', env: 'IM_TRUST_PROXY', value: 'ADDR[,ADDR]', kind: 'ranges', target: { top: 'trustProxy' }, help: 'proxies (addresses or CIDR ranges) whose PROXY v2 header / X-Forwarded-For is believed (none)' },
   { flag: '--command-rate', env: 'IM_COMMAND_RATE', value: 'N', kind: 'integer', target: { config: 'commandRate' }, help: 'commands per second per session, 0 = no limit (20)' },
@@ -84,6 +86,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOp
     lineTimeout: 30,
     sweepInterval: 1000,
     logLevel: 'info',
+    logFormat: 'auto',
     config: { ...defaultConfig },
   };
   const apply = (f: Flag, raw: string, origin: string) => {
@@ -120,6 +123,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOp
   }
   if (options.port > 65535 || options.httpPort > 65535) throw new UsageError('ports are at most 65535');
   if (!logLevels.includes(options.logLevel)) throw new UsageError(`--log-level is one of ${logLevels.join(', ')}, got "${options.logLevel}"`);
+  if (!logFormats.includes(options.logFormat)) throw new UsageError(`--log-format is one of ${logFormats.join(', ')}, got "${options.logFormat}"`);
   return options;
 }
 

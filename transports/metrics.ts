@@ -81,7 +81,7 @@ export class Metrics {
 
   /** `process: false` where there is no process to describe (a Worker's isolate). */
   constructor(options: { process?: boolean } = {}) {
-    if (options.process !== false) collectDefaultMetrics({ register: this.registry, prefix: 'im_process_' });
+    if (options.process !== false) collectDefaultMetrics({ register: this.registry, prefix: 'im_' });
   }
 
   render(): Promise<string> {

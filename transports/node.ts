@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     return;
   }
   const opts = options;
-  const log = createLogger(opts.logLevel);
+  const log = createLogger(opts.logLevel, undefined, opts.logFormat);
   // A promise chain nobody caught is a bug to see with its stack, not a
   // reason to drop every connection of this replica.
   process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { err }));
@@ -56,13 +56,25 @@ async function main(): Promise<void> {
     sweepIntervalMs: opts.sweepInterval,
   });
 
-  const where = opts.redis ? `Redis at ${opts.redis.replace(/\/\/[^@/]*@/g, '//***@')}` : '';
-  process.stdout.write(
-    `Messaging server listening on TCP ${opts.host}:${replica.tcpPort}` +
-      (opts.httpPort ? ` and HTTP ${opts.host}:${opts.httpPort}` : ' (HTTP disabled)') +
-      `\nState: ${embedded ? 'embedded in-process store; everything in it is lost when the server exits (set REDIS_URL or --redis to keep it)' : where}` +
-      `\nblock_duration ${opts.config.blockDuration}s, timeout ${opts.config.timeout}s\n`,
+  // What it stores in, how to reload it, and (last: the line a supervisor
+  // or a test waits for) where it listens; through the log like everything
+  // after, so start-up output has one format.
+  log(
+    'info',
+    embedded
+      ? 'State: embedded in-process store; everything in it is lost when the server exits (set REDIS_URL or --redis to keep it)'
+      : `State: Redis at ${maskedRedisUrl(opts.redis)}`,
   );
+  log('info', `block_duration ${opts.config.blockDuration}s, timeout ${opts.config.timeout}s`);
+  log('info', `Process ${process.pid}: kill -HUP ${process.pid} re-reads ${opts.credentials}; kill -TERM ${process.pid} drains and stops`, {
+    pid: process.pid,
+  });
+  const http = opts.httpPort ? ` and HTTP ${opts.host}:${opts.httpPort}` : ' (HTTP disabled)';
+  log('info', `Messaging server listening on TCP ${opts.host}:${replica.tcpPort}${http}`, {
+    tcpPort: replica.tcpPort,
+    httpPort: opts.httpPort,
+    host: opts.host,
+  });
 
   process.on('SIGHUP', () => {
     seedUsers(ctx, opts.credentials, log).catch((err) => log('error', 'reloading credentials failed', { err }));
@@ -95,6 +107,22 @@ async function seedUsers(ctx: Context, file: string, log: Logger): Promise<void>
   for (const problem of problems) log('warn', `${file} ${problem}; skipped`);
   const added = await importUsers(ctx, entries);
   log('info', `credentials: ${entries.length} users in ${file}, ${added.length} new`);
+}
+
+/** A Redis URL (or cluster seed list) with any password replaced, for the log. */
+function maskedRedisUrl(urls: string): string {
+  return urls
+    .split(',')
+    .map((u) => {
+      try {
+        const url = new URL(u.trim());
+        if (url.password) url.password = '***';
+        return url.toString().replace(/\/$/, '');
+      } catch {
+        return '(not a URL)';
+      }
+    })
+    .join(',');
 }
 
 main().catch((err) => {

@@ -63,7 +63,9 @@ export async function startServer(
         resolve();
       }
     };
+    // The start-up lines are log entries: on stderr.
     child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
     child.once('exit', () => {
       clearTimeout(deadline);
       reject(new Error(`server exited during start-up:\n${output}`));

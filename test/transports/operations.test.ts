@@ -67,8 +67,8 @@ describe('metrics', () => {
     expect(moved('im_redis_script_duration_seconds_count', { script: 'openSession', outcome: 'ok' })).toBe(2);
     expect(sampleValue(after, 'im_tcp_sessions')).toBeGreaterThanOrEqual(1);
     // The default process metrics are there too.
-    expect(after.some((s) => s.name === 'im_process_nodejs_eventloop_lag_seconds')).toBe(true);
-    expect(after.some((s) => s.name === 'im_process_nodejs_heap_size_used_bytes')).toBe(true);
+    expect(after.some((s) => s.name === 'im_nodejs_eventloop_lag_seconds')).toBe(true);
+    expect(after.some((s) => s.name === 'im_nodejs_heap_size_used_bytes')).toBe(true);
     await client.command('logout');
     await t.http.command(String(login.body.token), 'logout');
   });
