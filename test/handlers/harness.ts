@@ -62,7 +62,12 @@ export class Server {
     return new Server(ctx, clock, port);
   }
 
-  /** Another replica (or the same server after a restart): its own store client, the same data and clock. */
+  /**
+   * Another replica (or the same server after a restart): its own store
+   * client, the same data and clock. Both run on the in-process mock, one
+   * command at a time, so replicas share state here but never race; a race
+   * needs a real Redis (see login-race.test.ts).
+   */
   replica(): Server {
     const redis = new RedisMock({ port: this.port });
     const ctx: Context = { ...this.ctx, state: new RedisState(redis, redis.duplicate()) };

@@ -139,7 +139,9 @@ describe('login <user> <password>', () => {
     expect(await server.attempt('yoda', 'wise', '10.0.0.24')).toMatchObject({ error: 'account_blocked', text: accountBlocked });
   });
 
-  it('three wrong passwords at once through different replicas block the account', async () => {
+  it('three wrong passwords sent together through replicas sharing one mock store block the account', async () => {
+    // The mock runs one script at a time in this process, so nothing here races:
+    // login-race.test.ts races the count on a real Redis.
     const server = await Server.start();
     const replies = await Promise.all([
       server.attempt('yoda', 'one', '10.0.0.21'),
