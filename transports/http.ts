@@ -73,7 +73,7 @@ export function createHttpApp(o: HttpOptions) {
     const body = await readBody(c);
     if (typeof body !== 'string') return send(c, body);
     let line = body.replace(/\r?\n$/, '');
-    if (isJson(c)) {
+    if (isJson(c, body)) {
       const fields = parseFields(c, body);
       if (typeof fields?.line !== 'string') return send(c, fail('', 'usage', commandUsage));
       line = fields.line;
@@ -192,13 +192,18 @@ async function readBody(c: HonoContext): Promise<string | Reply> {
   }
 }
 
-function isJson(c: HonoContext): boolean {
-  return (c.req.header('content-type') ?? '').includes('json');
+/**
+ * A JSON body: declared so, or one that starts with `{` whatever it is
+ * declared as. No command line starts with `{`, and curl sends `-d '{...}'`
+ * as a form unless told otherwise, so both body forms work as typed.
+ */
+function isJson(c: HonoContext, body: string): boolean {
+  return (c.req.header('content-type') ?? '').includes('json') || body.trimStart().startsWith('{');
 }
 
 /** JSON object or form fields of a request body; unknown fields are ignored. */
 function parseFields(c: HonoContext, body: string): Record<string, unknown> | null {
-  if (isJson(c)) {
+  if (isJson(c, body)) {
     try {
       const value: unknown = JSON.parse(body);
       return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
