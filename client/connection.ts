@@ -45,6 +45,9 @@ export interface LinkOptions {
 /** The server's TLS certificate failed verification; nothing was sent to it. */
 export class CertificateRejected extends Error {}
 
+/** The port answered in HTTP: it is the server's HTTP port, not its TCP one. */
+export class HttpAnswered extends Error {}
+
 /**
  * OpenSSL's certificate verification codes (and Node's name check): the
  * handshake reached a server whose certificate we do not trust, which no
@@ -64,9 +67,11 @@ const maxLineBytes = 1024 * 1024;
 const pingIntervalMs = 15_000;
 /** Silence (not even a pong) for this long means the connection is dead. */
 const silenceLimitMs = 3 * pingIntervalMs;
-/** A connection (and TLS handshake) not done by then is given up. */
+/** A connection (TLS handshake and the answer to the first ping included) not done by then is given up. */
 const connectTimeoutMs = 10_000;
 const backoffMs = [100, 250, 500, 1000, 2000, 3000, 5000];
+/** How an HTTP server's answer starts (`HTTP/1.1 400 Bad Request` to our ping). */
+const httpAnswer = 'HTTP/1.';
 
 /**
  * The client's link to the server (SPEC sections 2 and 4): command lines
@@ -172,27 +177,52 @@ export class ServerLink {
     this.socket.write(request.line + '\n');
   }
 
+  /**
+   * Connects, then sends a ping and waits for its pong before the connection
+   * counts as made: whatever listens on the port has to answer, so a wrong
+   * port is named now, before the user types a username. An HTTP server
+   * answers our ping with `HTTP/1.1 400 Bad Request`.
+   */
   private connectSocket(): Promise<void> {
     return new Promise((resolve, reject) => {
       const { host, port, tls } = this.options;
       const socket = tls
         ? connectTls({ host, port, ca: tls.ca, servername: isIP(host) ? undefined : host })
         : connect(port, host);
-      const fail = (err: Error & { code?: string }) =>
+      let answered = false;
+      let head = '';
+      const fail = (err: Error & { code?: string }) => {
+        if (answered) return;
         reject(tls && certificateCodes.test(err.code ?? '') ? new CertificateRejected(err.message) : err);
+        socket.destroy();
+      };
       socket.setNoDelay(true);
-      socket.setTimeout(connectTimeoutMs, () => socket.destroy(new Error('timed out')));
+      socket.setTimeout(connectTimeoutMs, () => fail(new Error('timed out')));
+      socket.on('error', fail);
       socket.once(tls ? 'secureConnect' : 'connect', () => {
-        socket.setTimeout(0);
-        socket.off('error', fail);
-        socket.on('error', () => undefined);
-        this.socket = socket;
-        this.lastHeard = Date.now();
-        readJsonLines(socket, maxLineBytes, (object) => this.receive(object));
-        socket.once('close', () => this.onClose(socket));
-        resolve();
+        // Looked at before the JSON framing, which would close on the first line that is not JSON.
+        const sniff = (chunk: string | Buffer) => {
+          head += chunk.toString();
+          if (head.length < httpAnswer.length) return;
+          socket.off('data', sniff);
+          if (head.startsWith(httpAnswer)) fail(new HttpAnswered(head.split('\r\n')[0]));
+        };
+        socket.on('data', sniff);
+        readJsonLines(socket, maxLineBytes, (object) => {
+          if (!answered) {
+            answered = true;
+            socket.setTimeout(0);
+            this.socket = socket;
+            socket.once('close', () => this.onClose(socket));
+            resolve();
+          }
+          this.receive(object);
+        });
+        socket.once('close', () =>
+          fail(new Error(head === '' ? 'the connection was closed before the server answered' : 'it did not answer as a messaging server')),
+        );
+        socket.write('ping\n');
       });
-      socket.once('error', fail);
     });
   }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Commands } from './commands.js';
-import { CertificateRejected, ServerLink, type LinkOptions } from './connection.js';
+import { CertificateRejected, HttpAnswered, ServerLink, type LinkOptions } from './connection.js';
 import { logIn } from './login.js';
 import { PeerChat } from './peer.js';
 import { clientTexts, eventText } from './render.js';
@@ -131,7 +131,9 @@ async function main(): Promise<void> {
     await link.open();
   } catch (err) {
     const where = `${target.host}:${target.port}`;
-    print(err instanceof CertificateRejected ? clientTexts.certificateRejected(where, err.message) : clientTexts.cannotConnect(where, (err as Error).message));
+    if (err instanceof CertificateRejected) print(clientTexts.certificateRejected(where, err.message));
+    else if (err instanceof HttpAnswered) print(clientTexts.httpPort(where));
+    else print(clientTexts.cannotConnect(where, (err as Error).message));
     return exit(1);
   }
 

@@ -12,6 +12,8 @@ export const clientTexts = {
   certificateRejected: (where: string, reason: string) =>
     `Error. The server at ${where} could not be verified (${reason}): nothing was sent. If it uses a private CA, pass that CA's certificate with --ca FILE`,
   caUnreadable: (file: string, reason: string) => `Error. Cannot use ${file} as the CA certificate (${reason})`,
+  httpPort: (where: string) =>
+    `Error. ${where} answered in HTTP: this looks like the server's HTTP port. The client speaks the server's TCP protocol, which listens on port 4000 by default`,
   connectionClosed: 'Error. The server closed the connection',
   connectionLost: 'Connection lost. Reconnecting...',
   reconnected: 'Reconnected.',

@@ -35,6 +35,15 @@ describe('client arguments', () => {
     expect(await cli.waitForExit()).not.toBe(0);
     expect(cli.output()).toContain(`Error. Cannot connect to the server at 127.0.0.1:${port}`);
   });
+
+  it('pointed at the HTTP port, names it and the default TCP port at once, asks nothing and exits 1', async () => {
+    const cli = startCli('wrong port', server.httpPort);
+    expect(await cli.waitForExit()).toBe(1);
+    expect(cli.lines()).toEqual([
+      `Error. 127.0.0.1:${server.httpPort} answered in HTTP: this looks like the server's HTTP port. The client speaks the server's TCP protocol, which listens on port 4000 by default`,
+    ]);
+    expect(cli.output()).not.toContain('Username:');
+  });
 });
 
 describe('login', () => {
