@@ -12,7 +12,8 @@ function users(...args: string[]): Promise<{ code: number | null; out: string }>
 }
 
 function usersWith(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'transports', 'users.ts'), ...args], {
+  // node with tsx as a loader: one process per run, not tsx's wrapper and its node.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'transports', 'users.ts'), ...args], {
     cwd: root,
     env: { ...process.env, REDIS_URL: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -38,7 +39,9 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-describe('npm run users (management command)', () => {
+// Each test starts the tool six or seven times, one after another: a
+// deadline for that many program starts, not for one command.
+describe('npm run users (management command)', { timeout: 120_000 }, () => {
   it('adds, resets and removes users while the server runs', async () => {
     expect((await users('list')).out.split('\n')).toContain('yoda');
     expect(await users('add', 'newbie', 'first')).toEqual({ code: 0, out: 'newbie added\n' });
