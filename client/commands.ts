@@ -1,4 +1,4 @@
-import type { Reply, ServerLink } from './connection.js';
+import type { Outcome, Reply, ServerLink } from './connection.js';
 import { maxPrivateText, type PeerChat } from './peer.js';
 import { clientTexts, replyText } from './render.js';
 
@@ -22,6 +22,11 @@ export class Commands {
     if (!this.asking.includes(from)) this.asking.push(from);
   }
 
+  /** The session could not be resumed: its requests went with it. */
+  sessionEnded(): void {
+    this.asking.length = 0;
+  }
+
   /** Runs one typed line; resolves once its reply, if any, was printed. */
   async run(line: string): Promise<void> {
     const answer = /^(y|yes|n|no)$/i.exec(line.trim());
@@ -32,7 +37,7 @@ export class Commands {
     const rest = space < 0 ? '' : line.slice(space + 1);
     if (verb === 'private') return this.privateText(rest);
     if (verb === 'stopprivate') return this.stopPrivate(rest);
-    return this.toServer(line, (reply) => {
+    await this.toServer(line, (reply) => {
       // A later block closes a private chat with that user, and no answer is owed to them.
       if (verb === 'block' && reply.ok) {
         this.peers.stop(rest);
@@ -42,7 +47,10 @@ export class Commands {
   }
 
   private async answer(from: string, yes: boolean): Promise<void> {
-    if (!yes) return this.toServer(`declineprivate ${from}`);
+    if (!yes) {
+      await this.toServer(`declineprivate ${from}`);
+      return;
+    }
     this.peers.accepting(from);
     await this.toServer(`acceptprivate ${from}`, (reply) => {
       if (reply.ok && typeof reply.token === 'string') this.peers.expect(from, reply.token);
@@ -79,13 +87,16 @@ export class Commands {
     });
   }
 
-  private async toServer(line: string, after: (reply: Reply) => void = () => undefined): Promise<void> {
-    const answered = await this.link.send(line, (reply) => {
+  private async toServer(line: string, after: (reply: Reply) => void = () => undefined): Promise<Outcome> {
+    const outcome = await this.link.send(line, (reply) => {
       const text = replyText(reply);
       if (text !== null) this.print(text);
       after(reply);
     });
-    if (!answered) this.print(clientTexts.unconfirmed(line.split(' ')[0]));
+    const verb = line.split(' ')[0];
+    if (outcome === 'lost') this.print(clientTexts.unconfirmed(verb));
+    if (outcome === 'unsent') this.print(clientTexts.notSent(verb));
+    return outcome;
   }
 
   private forget(user: string): void {

@@ -27,9 +27,21 @@ export interface LinkHandlers {
   lost(): void;
   /** The session is attached again to a new connection. */
   resumed(reply: Reply): void;
-  /** The link cannot go on: closed before login, or the session could not be resumed. */
-  failed(text: string): void;
+  /**
+   * The server refused to resume the session (it no longer has it). The link
+   * is connected again with no session attached: a new login can go on it.
+   */
+  sessionLost(reply: Reply): void;
+  /** The connection closed while no session was attached (before login): the link cannot go on. */
+  closed(): void;
 }
+
+/**
+ * What became of a command line: its reply was read; it was written but the
+ * connection dropped before the reply (it may have been done); or it was
+ * never written (the session ended while it waited).
+ */
+export type Outcome = 'answered' | 'lost' | 'unsent';
 
 export interface LinkOptions {
   host: string;
@@ -59,8 +71,8 @@ const certificateCodes = /CERT|SIGNATURE|INVALID_CA|PATH_LENGTH|INVALID_PURPOSE|
 interface Request {
   line: string;
   onReply: (reply: Reply) => void;
-  /** Settles with true once `onReply` ran, false if the connection dropped first. */
-  settle: (answered: boolean) => void;
+  /** Settles once `onReply` ran, or once the reply can no longer come. */
+  settle: (outcome: Outcome) => void;
 }
 
 const maxLineBytes = 1024 * 1024;
@@ -70,6 +82,8 @@ const silenceLimitMs = 3 * pingIntervalMs;
 /** A connection (TLS handshake and the answer to the first ping included) not done by then is given up. */
 const connectTimeoutMs = 10_000;
 const backoffMs = [100, 250, 500, 1000, 2000, 3000, 5000];
+/** Refusals of a resume that say nothing about the session: try again later. */
+const transientErrors = new Set(['unavailable', 'rate_limited']);
 /** How an HTTP server's answer starts (`HTTP/1.1 400 Bad Request` to our ping). */
 const httpAnswer = 'HTTP/1.';
 
@@ -116,9 +130,9 @@ export class ServerLink {
   /**
    * Sends one command line. `onReply` runs as soon as its reply is read, in
    * wire order with the events around it, so what is printed keeps the
-   * server's order. Resolves false if the connection dropped before the reply.
+   * server's order. Resolves with what became of the line.
    */
-  send(line: string, onReply: (reply: Reply) => void = () => undefined): Promise<boolean> {
+  send(line: string, onReply: (reply: Reply) => void = () => undefined): Promise<Outcome> {
     return new Promise((settle) => {
       const request = { line, onReply, settle };
       if (this.reconnecting) this.outbox.push(request);
@@ -137,14 +151,14 @@ export class ServerLink {
         if (reply.ok) this.attach(String(reply.token), String(reply.cursor));
         onReply(reply);
         resolve(reply);
-      }).then((answered) => {
-        if (!answered) resolve(null);
+      }).then((outcome) => {
+        if (outcome !== 'answered') resolve(null);
       });
     });
   }
 
   /** Tells the server where the peer listener is; repeated after every resume. */
-  advertise(port: number): Promise<boolean> {
+  advertise(port: number): Promise<Outcome> {
     this.peerPort = port;
     return this.send(this.p2pLine());
   }
@@ -159,6 +173,8 @@ export class ServerLink {
   private attach(token: string, cursor: string): void {
     this.token = token;
     this.cursor = cursor;
+    // A new session's ids may repeat an ended one's (a restarted embedded store counts from the start again).
+    this.recent.clear();
     this.startKeepalive();
   }
 
@@ -170,7 +186,7 @@ export class ServerLink {
 
   private write(request: Request): void {
     if (!this.socket) {
-      request.settle(false);
+      request.settle('unsent');
       return;
     }
     this.inflight.push(request);
@@ -233,7 +249,7 @@ export class ServerLink {
       const request = this.inflight.shift();
       if (!request) return;
       request.onReply(object as Reply);
-      request.settle(true);
+      request.settle('answered');
       return;
     }
     if (typeof object.id !== 'string' || typeof object.type !== 'string') return;
@@ -255,11 +271,11 @@ export class ServerLink {
   private onClose(socket: Socket): void {
     if (socket !== this.socket) return;
     this.socket = null;
-    for (const request of this.inflight.splice(0)) request.settle(false);
+    for (const request of this.inflight.splice(0)) request.settle('lost');
     // A drop during a reconnection attempt is that loop's to retry.
     if (this.closedByUs || this.ended || this.reconnecting) return;
     if (!this.attached) {
-      this.handlers.failed('');
+      this.handlers.closed();
       return;
     }
     void this.reconnect();
@@ -278,36 +294,41 @@ export class ServerLink {
       }
       const resumed = await this.resume();
       if (resumed === 'dropped') continue;
-      if (resumed !== 'ok') {
-        this.reconnecting = false;
-        this.closedByUs = true;
+      if (!resumed.ok && transientErrors.has(String(resumed.error))) {
+        // The session may well be there: ask again on a fresh connection.
         this.socket?.destroy();
-        for (const request of this.outbox.splice(0)) request.settle(false);
-        this.handlers.failed(resumed);
-        return;
+        continue;
       }
       this.reconnecting = false;
+      if (!resumed.ok) {
+        // The connection stays: it is a good one, only the session is gone.
+        this.token = '';
+        this.cursor = '';
+        this.handlers.sessionLost(resumed);
+        for (const request of this.outbox.splice(0)) request.settle('unsent');
+        return;
+      }
       for (const request of this.outbox.splice(0)) this.write(request);
       return;
     }
   }
 
-  /** Resumes on the new connection: 'ok', 'dropped', or the refusal's text. */
-  private async resume(): Promise<string> {
-    let result = 'dropped';
-    const resumed = new Promise<boolean>((settle) =>
+  /** Resumes on the new connection: the resume's reply, or 'dropped'. */
+  private async resume(): Promise<Reply | 'dropped'> {
+    let result: Reply | 'dropped' = 'dropped';
+    const resumed = new Promise<Outcome>((settle) =>
       this.write({
         line: `resume ${this.token} ${this.cursor}`,
         onReply: (reply) => {
-          result = reply.ok ? 'ok' : reply.text;
+          result = reply;
           if (reply.ok) this.handlers.resumed(reply);
         },
         settle,
       }),
     );
     const advertised = this.peerPort
-      ? new Promise<boolean>((settle) => this.write({ line: this.p2pLine(), onReply: () => undefined, settle }))
-      : Promise.resolve(true);
+      ? new Promise<Outcome>((settle) => this.write({ line: this.p2pLine(), onReply: () => undefined, settle }))
+      : Promise.resolve('answered');
     // The p2p line is written right behind the resume: if the resume fails,
     // it fails too and changes nothing.
     await Promise.all([resumed, advertised]);
@@ -346,6 +367,10 @@ function jitter(ms: number): number {
 class RecentIds {
   private readonly ids = new Set<string>();
   constructor(private readonly size: number) {}
+
+  clear(): void {
+    this.ids.clear();
+  }
 
   /** Adds an id; false if it was seen already. */
   add(id: string): boolean {

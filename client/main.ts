@@ -4,7 +4,7 @@ import { Commands } from './commands.js';
 import { CertificateRejected, HttpAnswered, ServerLink, type LinkOptions } from './connection.js';
 import { logIn } from './login.js';
 import { PeerChat } from './peer.js';
-import { clientTexts, eventText } from './render.js';
+import { clientTexts, eventText, printable } from './render.js';
 import { Terminal } from './terminal.js';
 
 /** How long leaving waits for the server to confirm the logout. */
@@ -54,7 +54,9 @@ function linkOptions(target: NonNullable<ReturnType<typeof parseArgs>>): LinkOpt
 /**
  * The command-line client (SPEC sections 2, 3 and 5):
  * `client <server_host> <server_port>`. Logs in, then runs typed commands
- * until the session ends; Ctrl-C, Ctrl-D and SIGTERM log out first.
+ * until the session ends; Ctrl-C, Ctrl-D and SIGTERM log out first. A
+ * session the server could not resume ends with a fresh login dialogue on
+ * the same server.
  */
 async function main(): Promise<void> {
   const target = parseArgs(process.argv.slice(2));
@@ -72,6 +74,8 @@ async function main(): Promise<void> {
   let exiting = false;
   /** The server said it is shutting down: the drop that follows is no surprise. */
   let shuttingDown = false;
+  /** Settles when the server refuses to resume the session: the command loop gives way to a new login. */
+  let sessionGone = deferred();
 
   const exit = async (code: number): Promise<void> => {
     if (exiting) return;
@@ -105,9 +109,20 @@ async function main(): Promise<void> {
       shuttingDown = false;
       print(clientTexts.reconnected);
     },
-    failed(text) {
+    sessionLost(reply) {
+      shuttingDown = false;
+      loggedIn = false;
+      commands.sessionEnded();
+      // The server's own words, then what happens next: two sentences, one "Error." at most in each.
+      if (reply.text) print(printable(reply.text, true));
+      // Leaving already: there is no session left to log out of, nor a reason to log in again.
+      if (leaving) return void exit(1);
+      print(clientTexts.sessionLost);
+      sessionGone.resolve();
+    },
+    closed() {
       if (exiting) return;
-      print(loggedIn ? clientTexts.notResumed(text) : clientTexts.connectionClosed);
+      print(clientTexts.connectionClosed);
       void exit(1);
     },
   });
@@ -127,6 +142,34 @@ async function main(): Promise<void> {
   terminal.onInterrupt(leave);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, leave);
 
+  /** Typed lines that never reached the server are named, so nothing vanishes unsaid. */
+  const reportUnsent = (lines: string[]): void => {
+    for (const line of lines) if (line.trim() !== '') print(clientTexts.notSent(verbOf(line)));
+  };
+
+  /** Runs typed commands until input ends ('quit') or the session is lost ('lost'). */
+  const runCommands = async (): Promise<'quit' | 'lost'> => {
+    const lost = sessionGone.promise.then((): typeof lostMark => lostMark);
+    terminal.showPrompt();
+    for (;;) {
+      if (sessionGone.settled) return 'lost';
+      const line = await Promise.race([terminal.nextLine(), lost]);
+      if (line === lostMark) {
+        // The line being waited for now belongs to the login dialogue.
+        terminal.cancelRead();
+        return 'lost';
+      }
+      if (line === null) return 'quit';
+      if (sessionGone.settled) {
+        reportUnsent([line]);
+        return 'lost';
+      }
+      if (leaving) continue;
+      await commands.run(line);
+      terminal.showPrompt();
+    }
+  };
+
   try {
     await link.open();
   } catch (err) {
@@ -137,19 +180,37 @@ async function main(): Promise<void> {
     return exit(1);
   }
 
-  const login = await logIn(terminal, link);
-  if ('exitCode' in login) return exit(login.exitCode);
-  loggedIn = true;
-  void link.advertise(await peers.listen(login.user));
-
-  terminal.showPrompt();
   for (;;) {
-    const line = await terminal.nextLine();
-    if (line === null) return leave();
-    if (leaving) continue;
-    await commands.run(line);
-    terminal.showPrompt();
+    const login = await logIn(terminal, link);
+    if ('exitCode' in login) return exit(login.exitCode);
+    loggedIn = true;
+    void link.advertise(await peers.listen(login.user));
+    if ((await runCommands()) === 'quit') return leave();
+    // Lines typed while the client tried to resume are not commands of the new session.
+    reportUnsent(terminal.discardTyped());
+    sessionGone = deferred();
   }
+}
+
+const lostMark = Symbol('session lost');
+
+function verbOf(line: string): string {
+  return line.trim().split(' ')[0];
+}
+
+/** A promise with its resolve at hand, and whether it has settled. */
+function deferred(): { promise: Promise<void>; resolve(): void; settled: boolean } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  const handle = {
+    promise,
+    settled: false,
+    resolve() {
+      handle.settled = true;
+      resolve();
+    },
+  };
+  return handle;
 }
 
 void main();

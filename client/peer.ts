@@ -51,16 +51,25 @@ export class PeerChat {
     this.server = createServer((socket) => this.incoming(socket));
   }
 
-  /** Listens for peers on a free port of every interface; resolves with the port. */
-  listen(me: string): Promise<number> {
+  /**
+   * Listens for peers on a free port of every interface; resolves with the
+   * port. Called again after a new login: the same port, and the chats go on
+   * unless someone else logged in, whose chats they are not.
+   */
+  async listen(me: string): Promise<number> {
+    if (this.me !== '' && this.me !== me) {
+      for (const peer of [...this.chats.keys()]) this.stop(peer);
+      this.expected.clear();
+    }
     this.me = me;
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, () => {
-        const address = this.server.address();
-        resolve(typeof address === 'object' && address ? address.port : 0);
+    if (!this.server.listening) {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(0, () => resolve());
       });
-    });
+    }
+    const address = this.server.address();
+    return typeof address === 'object' && address ? address.port : 0;
   }
 
   /** The user said yes to `peer`: hold its hello until the server answers. */

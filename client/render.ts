@@ -17,9 +17,11 @@ export const clientTexts = {
   connectionClosed: 'Error. The server closed the connection',
   connectionLost: 'Connection lost. Reconnecting...',
   reconnected: 'Reconnected.',
-  notResumed: (text: string) => `Error. The session could not be resumed: ${text}`,
+  /** Follows the server's refusal of the resume, which is printed as it came. */
+  sessionLost: 'The session could not be resumed, so it has ended. Please log in again.',
   gap: 'Some earlier events were missed: the server no longer keeps them',
   unconfirmed: (verb: string) => `The connection was lost before "${verb}" was answered: it may not have been done`,
+  notSent: (verb: string) => `"${verb}" was not sent: the session had ended`,
   usagePrivate: 'Usage: private <user> <text>',
   usageStopprivate: 'Usage: stopprivate <user>',
   privateNotEnabled: (user: string) => `Error. Private messaging to ${user} not enabled`,

@@ -52,6 +52,16 @@ export class Terminal {
     return new Promise((resolve) => (this.waiting = resolve));
   }
 
+  /** Stops waiting for a line: the next one typed goes to the next reader. */
+  cancelRead(): void {
+    this.waiting = null;
+  }
+
+  /** Takes back the lines typed ahead and not yet read. */
+  discardTyped(): string[] {
+    return this.lines.splice(0);
+  }
+
   /** Prompts on the same line and waits for the answer; a secret is not echoed nor kept in history. */
   async ask(prompt: string, options: { secret?: boolean } = {}): Promise<string | null> {
     if (this.tty && !options.secret) {

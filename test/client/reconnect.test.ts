@@ -140,6 +140,46 @@ describe('reconnection', () => {
   });
 });
 
+describe('a session the server no longer has', () => {
+  it('after a restart on the embedded store: says the session ended, one "Error." a line, and logs in again on the same server', async () => {
+    let embedded = await startServer({ positional: ['60', '120'] });
+    others.push(embedded);
+    try {
+      const hans = await loginCli(embedded.tcpPort, 'hans', 'falcon');
+      const { tcpPort, httpPort } = embedded;
+      await embedded.stop();
+      await hans.waitForLine('The server is shutting down. Reconnecting...');
+      // Typed while the server is away: meant for a session that will be gone.
+      hans.type('message luke Typed while the server was down');
+      hans.type('whoelse');
+
+      embedded = await startServer({ positional: ['60', '120'], tcpPort, httpPort });
+      others.push(embedded);
+      await hans.waitForLine('Error. You are not logged in', 1, 30_000);
+      await hans.waitForLine('The session could not be resumed, so it has ended. Please log in again.');
+      await hans.waitForLine('"message" was not sent: the session had ended');
+      await hans.waitForLine('"whoelse" was not sent: the session had ended');
+      // The login dialogue again, on the same client and server; the lines typed meanwhile are not its answers.
+      await hans.waitForText('Username: ', 2);
+      hans.type('hans');
+      await hans.waitForText('Password: ', 2);
+      hans.type('falcon');
+      await hans.waitForLine('Welcome to the greatest messaging application ever!', 2);
+
+      const luke = await loginCli(embedded.tcpPort, 'luke', 'sunrise');
+      await hans.waitForLine('luke logged in');
+      hans.type('message luke After logging in again');
+      await luke.waitForLine('hans: After logging in again');
+      expect(luke.output()).not.toContain('Typed while the server was down');
+      expect(hans.lines().filter((line) => line.split('Error.').length > 2)).toEqual([]);
+      expect(hans.running).toBe(true);
+    } finally {
+      await stopClients();
+      await embedded.stop();
+    }
+  });
+});
+
 /**
  * A TCP proxy in front of the server that can cut every connection through
  * it and refuse new ones for a while: a network drop the server never sees
