@@ -232,9 +232,11 @@ lb_admin() {
   ' "$socket" "$1"
 }
 
-# The replicas' rows of `show stat`: backend, server, status.
+# The replicas' rows of `show stat`: backend/server, status, and the last
+# health check's result (the TCP side has none: it tracks the HTTP side).
 server_states() {
-  lb_admin "show stat" | awk -F, '$1 ~ /^im_(http|tcp)$/ && $2 ~ /^r[0-9]+$/ { print $1 "/" $2, $18 }'
+  lb_admin "show stat" |
+    awk -F, '$1 ~ /^im_(http|tcp)$/ && $2 ~ /^r[0-9]+$/ { print $1 "/" $2, $18 ($37 != "" ? " " $37 : "") }'
 }
 
 # --- start --------------------------------------------------------------------
@@ -358,9 +360,13 @@ all_running() {
   done
 }
 
-# Every replica in both backends passed HAProxy's own health check.
+# Every replica passed HAProxy's own health check (not merely assumed up, as
+# a server is before its first check), so both backends have it in rotation.
 haproxy_ready() {
-  [ "$(server_states 2>/dev/null | grep -c ' UP$')" -eq 6 ]
+  local states
+  states=$(server_states 2>/dev/null) || return 1
+  [ "$(grep -c '^im_http/r[0-9]* UP L7OK$' <<<"$states")" -eq 3 ] &&
+    [ "$(grep -c '^im_tcp/r[0-9]* UP$' <<<"$states")" -eq 3 ]
 }
 
 start() {
