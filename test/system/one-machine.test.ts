@@ -193,6 +193,10 @@ describe('deploy/one-machine.sh: Redis, three replicas and HAProxy on one machin
     expect(out).toContain(`LB=https://127.0.0.1:${httpsPort} CA=${join(run, 'ca.pem')}`);
     expect(out).toContain(`T=$(curl -s --cacert "$CA" $LB/login -d '{"username":"yoda","password":"wise"}'`);
     expect(out).toContain(`stop ${run}`);
+    // deploy/README.md shows the same commands (for the default run directory).
+    const walkthrough = out.slice(out.indexOf('    T=$(curl'), out.lastIndexOf('    # yoda\n') + '    # yoda\n'.length);
+    expect(walkthrough.split('\n').length).toBe(8);
+    expect(readFileSync(join(root, 'deploy', 'README.md'), 'utf8')).toContain(walkthrough);
   }, 300_000);
 
   it("the README's walkthrough over HTTPS, trusting the run directory's CA", async () => {
