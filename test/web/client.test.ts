@@ -299,34 +299,6 @@ describe('reconnecting', () => {
   }, 90_000);
 });
 
-describe('a server shutting down', () => {
-  it('shows a shutdown notice and carries on: the session survives the restart', async () => {
-    const luke = await web('luke', 'sunrise');
-    const han = await tcp('hans', 'falcon');
-    await luke.person('hans').waitFor();
-    // The HTTP transport answers held polls empty when it drains; a replica
-    // may also say why, as it does on TCP. Answer the next poll as it would,
-    // handing back the client's own cursor (not stored, so the same id).
-    let shutdowns = 0;
-    await luke.page.route('**/events?*', async (route) => {
-      if (shutdowns++ > 0) return route.fallback();
-      const after = new URL(route.request().url()).searchParams.get('after') ?? '';
-      const event = { type: 'session_end', reason: 'shutdown', at: Date.now(), text: 'The server is shutting down. Reconnecting...', id: after };
-      await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ events: [event], cursor: after }) });
-    });
-    // Release the poll held now, so that the next one is answered by the route.
-    expect(await han.command('message luke first')).toMatchObject({ ok: true });
-    await luke.line('hans: first').waitFor();
-    await luke.line('The server is shutting down. Reconnecting...').waitFor();
-    expect(await han.command('message luke second')).toMatchObject({ ok: true });
-    await luke.line('hans: second').waitFor();
-    expect(await luke.page.getByRole('button', { name: 'Log in again' }).isVisible()).toBe(false);
-    expect(await luke.page.getByLabel('Message or command').isEnabled()).toBe(true);
-    const lines = await luke.lines();
-    expect(count(lines, 'hans: first') + count(lines, 'hans: second')).toBe(2);
-  }, 60_000);
-});
-
 describe('keyboard and phone width', () => {
   it('logs in and sends with the keyboard alone, and fits a phone screen', async () => {
     const phone = await WebUser.open(browser.browser, server.http, { width: 375, height: 700 });

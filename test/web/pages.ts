@@ -1,4 +1,4 @@
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page, Request } from 'playwright-core';
 
 /**
  * A user of the web client in a browser context of their own (so their
@@ -16,6 +16,12 @@ export class WebUser {
   name = '(nobody logged in)';
   /** Request failures the running test causes on purpose, and the page handles. */
   private readonly expected: ExpectedFailure[] = [];
+  /** How many long-polls the page sent. */
+  sentPolls = 0;
+  /** How many of them failed (no answer: refused, cut off). */
+  failedPolls = 0;
+  /** The page's long-polls not answered yet, and when each was sent. */
+  private readonly polls = new Map<Request, number>();
 
   private constructor(
     readonly context: BrowserContext,
@@ -28,6 +34,15 @@ export class WebUser {
     page.on('pageerror', (err) => this.errors.push(String(err)));
     page.on('console', (message) => {
       if (message.type() === 'error') this.errors.push(`${message.text()} @ ${message.location().url}`);
+    });
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname !== '/events') return;
+      this.sentPolls += 1;
+      this.polls.set(request, Date.now());
+    });
+    page.on('requestfinished', (request) => this.polls.delete(request));
+    page.on('requestfailed', (request) => {
+      if (this.polls.delete(request)) this.failedPolls += 1;
     });
   }
 
@@ -54,6 +69,15 @@ export class WebUser {
     const user = new WebUser(context, page);
     await page.goto(`${base}/`);
     return user;
+  }
+
+  /**
+   * Whether a long-poll sent at least `forMs` ago is still unanswered: the
+   * server holds it, so an event (or a shutdown) will answer it.
+   */
+  pollHeld(forMs = 500): boolean {
+    const now = Date.now();
+    return [...this.polls.values()].some((sent) => now - sent >= forMs);
   }
 
   /** Fills and submits the login form; does not wait for the outcome. */

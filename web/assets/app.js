@@ -61,6 +61,7 @@ ui.composer.addEventListener('submit', (e) => {
   void send(line);
 });
 ui.logout.addEventListener('click', () => void send('logout'));
+ui.again.addEventListener('click', () => showLogin(''));
 
 // The conversation follows new lines while the user is at its end. Once they
 // scroll up to read older lines it stays where they put it, until they
@@ -78,7 +79,6 @@ ui.log.addEventListener('scroll', () => {
 new ResizeObserver(() => {
   if (following) scrollToEnd();
 }).observe(ui.log);
-ui.again.addEventListener('click', () => showLogin(''));
 
 const saved = store.loadSession();
 if (saved) {
@@ -213,8 +213,9 @@ function onEvent(event) {
       if (session) api.command(session.token, `declineprivate ${event.from}`).catch(() => undefined);
       break;
     case 'session_end':
-      if (event.reason === 'shutdown') addLine({ kind: 'notice', text: event.text, at: event.at });
-      else end(event.text, event.at);
+      // The poller keeps a shutdown notice (the session goes on) to itself:
+      // every session_end that reaches this point ends the session.
+      end(event.text, event.at);
       break;
     default:
       if (event.text) addLine({ kind: 'notice', text: event.text, at: event.at });

@@ -1,14 +1,26 @@
 // The long-poll loop: always passes the last cursor it got as `after`, so
-// nothing is lost or repeated across network errors and replica restarts;
-// after a failure it waits (exponential backoff with jitter) and tries again
-// from the same cursor.
+// nothing is lost or repeated across network errors and replica restarts.
+//
+// An outage is a failed poll (network error, an answer that is not the
+// server's, a 5xx) or a replica saying it is shutting down. It is reported
+// once, when it starts, and polls are retried from the same cursor with
+// backoff. The first poll after a failure asks for wait=0, so the server
+// answers at once and the page can say it is back as soon as a server
+// answers, not at the next event.
 
 import * as api from './api.js';
 
-/** Milliseconds to wait before retry number `failures` (1, 2, ...). */
+const firstRetryMs = 250;
+const longestRetryMs = 3000;
+
+/**
+ * Milliseconds to wait before retry number `failures` (1, 2, ...):
+ * 250 ms doubling to at most 3 s, each drawn between half and all of that
+ * (jitter, so that the pages a replica dropped do not all come back at once).
+ */
 export function backoff(failures, random = Math.random) {
-  const base = Math.min(500 * 2 ** (failures - 1), 8000);
-  return Math.round(base * (0.8 + 0.4 * random()));
+  const ceiling = Math.min(firstRetryMs * 2 ** (failures - 1), longestRetryMs);
+  return Math.round(ceiling * (0.5 + 0.5 * random()));
 }
 
 /** A bounded set of recently seen event ids (ids are opaque: only equality is used). */
@@ -27,11 +39,15 @@ class RecentIds {
   }
 }
 
+/** A replica going away says so with a session_end that does not end the session. */
+const isShutdown = (event) => event.type === 'session_end' && event.reason === 'shutdown';
+
 /**
  * Starts polling after `cursor`. Callbacks:
  * - onEvents(events, cursor): new events, then the cursor to keep;
  * - onGap(): the server no longer had everything after our cursor;
- * - onConnection(up, text): the server stopped or started answering;
+ * - onConnection(up, text): an outage started (with the server's words for
+ *   it, if it gave any) or ended; once each per outage;
  * - onEnded(text): the session is over (401); polling has stopped.
  * Returns { stop() }.
  */
@@ -65,11 +81,12 @@ export function startPoller({ token, cursor, waitSeconds = 25, onEvents, onGap, 
   (async () => {
     while (!stopped) {
       controller = new AbortController();
+      const wait = failures > 0 ? 0 : waitSeconds;
       // A poll the server holds longer than it promised is a dead connection.
-      const watchdog = setTimeout(() => controller.abort(), (waitSeconds + 15) * 1000);
+      const watchdog = setTimeout(() => controller.abort(), (wait + 15) * 1000);
       let answer;
       try {
-        answer = await api.events(token, cursor, waitSeconds, controller.signal);
+        answer = await api.events(token, cursor, wait, controller.signal);
       } catch {
         if (!stopped) await failed();
         continue;
@@ -87,16 +104,18 @@ export function startPoller({ token, cursor, waitSeconds = 25, onEvents, onGap, 
         await failed(body.text);
         continue;
       }
-      if (failures > 0) {
+      // The shutdown notice is not stored (its id repeats the one before
+      // it): it is taken out here, and the outage it starts reported once.
+      const shutdown = body.events.find(isShutdown);
+      if (!shutdown && failures > 0) {
         failures = 0;
         onConnection(true);
       }
       if (body.gap) onGap();
-      // A shutdown notice repeats the id of the event before it (it is not
-      // stored), so it is never taken for a repeat.
-      const fresh = body.events.filter((e) => e.type === 'session_end' || seen.fresh(e.id));
+      const fresh = body.events.filter((e) => !isShutdown(e) && seen.fresh(e.id));
       cursor = body.cursor;
       onEvents(fresh, cursor);
+      if (shutdown) await failed(shutdown.text);
     }
   })();
 
