@@ -190,6 +190,11 @@ describe('deploy/one-machine.sh: Redis, three replicas and HAProxy on one machin
       expect(alive(pid, start), `${name} (PID ${pid}) running`).toBe(true);
       expect(out).toMatch(new RegExp(`${name} +PID ${pid} `));
     }
+    // The replicas run the built server, started as the systemd unit starts it.
+    for (const { name, pid } of now.filter((r) => r.name.startsWith('replica-'))) {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      expect(argv[1], name).toBe(join(root, 'dist', 'transports', 'node.js'));
+    }
     expect(out).toContain(`LB=https://127.0.0.1:${httpsPort} CA=${join(run, 'ca.pem')}`);
     expect(out).toContain(`T=$(curl -s --cacert "$CA" $LB/login -d '{"username":"yoda","password":"wise"}'`);
     expect(out).toContain(`stop ${run}`);
