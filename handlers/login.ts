@@ -22,14 +22,18 @@ export const login: Handler = async (ctx, [user, password], _session, caller) =>
   // The lobby position is read before the user is online: every lobby event
   // from then on reaches the new session.
   const [record, lobbyHead] = await Promise.all([isUsername(user) ? state.loginRecord(user) : null, state.lobbyHead()]);
+  // A failure is counted atomically, and not at all once a lock has fallen:
+  // attempts that were in flight when it fell are refused as locked.
   if (!record) {
-    const locked = await state.countAddressFailure(caller.address, config.loginFailures, now + blockMs, blockMs + 60_000);
-    return fail('login', 'invalid_user', locked ? texts.usernameLocked : texts.invalidUsername);
+    const count = await state.countAddressFailure(caller.address, config.loginFailures, now, now + blockMs, blockMs + 60_000);
+    if (count === 'still_locked') return fail('login', 'address_blocked', texts.addressBlocked);
+    return fail('login', 'invalid_user', count === 'locked' ? texts.usernameLocked : texts.invalidUsername);
   }
   if (record.lockedUntil > now) return fail('login', 'account_blocked', texts.accountBlocked);
   if (!(await ctx.passwords.verify(password, record.hash))) {
-    const locked = await state.countPasswordFailure(user, config.loginFailures, now + blockMs);
-    return fail('login', 'invalid_password', locked ? texts.passwordLocked : texts.invalidPassword);
+    const count = await state.countPasswordFailure(user, config.loginFailures, now, now + blockMs);
+    if (count === 'still_locked') return fail('login', 'account_blocked', texts.accountBlocked);
+    return fail('login', 'invalid_password', count === 'locked' ? texts.passwordLocked : texts.invalidPassword);
   }
 
   // The token names its user so any replica finds the session in one look-up.

@@ -106,6 +106,9 @@ export type PollResult =
   | { ok: false; reason: 'none' | 'ended' };
 
 /** Wake-ups: "user's inbox grew to `id`", with the new event attached. */
+/** What counting one failed login did (see countPasswordFailure). */
+export type FailureCount = 'counted' | 'locked' | 'still_locked' | 'none';
+
 export type WakeListener = (user: string, id: number, json: string) => void;
 /** A script ran: its name, how long it took (seconds), whether it succeeded. */
 export type ScriptListener = (name: string, seconds: number, ok: boolean) => void;
@@ -123,8 +126,13 @@ export interface State {
 
   // login guards
   guardAddress(address: string, now: number, rate: number, burst: number, ttlMs: number): Promise<'ok' | 'address_blocked' | 'rate_limited'>;
-  countAddressFailure(address: string, limit: number, lockedUntil: number, ttlMs: number): Promise<boolean>;
-  countPasswordFailure(user: string, limit: number, lockedUntil: number): Promise<boolean>;
+  /**
+   * Counts a failed login against an address or an account at `now`; the
+   * `limit`-th in a row locks it until `lockedUntil`. Nothing is counted
+   * while it is locked (`still_locked`); `none`: no such account.
+   */
+  countAddressFailure(address: string, limit: number, now: number, lockedUntil: number, ttlMs: number): Promise<FailureCount>;
+  countPasswordFailure(user: string, limit: number, now: number, lockedUntil: number): Promise<FailureCount>;
 
   // sessions
   /** Opens a session whose cursor starts at the user's `seen` inbox position and lobby position `lobbyHead`. */

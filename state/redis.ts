@@ -8,6 +8,7 @@ import type {
   EndSession,
   EndSessionResult,
   EventPage,
+  FailureCount,
   LobbyEvent,
   LobbyListener,
   LobbyPage,
@@ -162,12 +163,12 @@ export class RedisState implements State {
       | 'rate_limited';
   }
 
-  async countAddressFailure(address: string, limit: number, lockedUntil: number, ttlMs: number): Promise<boolean> {
-    return (await this.run('countFailure', [keys.address(address)], [limit, lockedUntil, ttlMs, 0])) === 1;
+  async countAddressFailure(address: string, limit: number, now: number, lockedUntil: number, ttlMs: number): Promise<FailureCount> {
+    return (await this.run('countFailure', [keys.address(address)], [limit, now, lockedUntil, ttlMs, 0])) as FailureCount;
   }
 
-  async countPasswordFailure(user: string, limit: number, lockedUntil: number): Promise<boolean> {
-    return (await this.run('countFailure', [keys.user(user)], [limit, lockedUntil, '', 1])) === 1;
+  async countPasswordFailure(user: string, limit: number, now: number, lockedUntil: number): Promise<FailureCount> {
+    return (await this.run('countFailure', [keys.user(user)], [limit, now, lockedUntil, '', 1])) as FailureCount;
   }
 
   // sessions

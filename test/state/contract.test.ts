@@ -186,7 +186,7 @@ function contract(name: string, makeState: MakeState) {
 
       it('setPassword replaces the hash and lifts a lock', async () => {
         await users('alice');
-        expect(await state.countPasswordFailure('alice', 1, T0 + 60_000)).toBe(true);
+        expect(await state.countPasswordFailure('alice', 1, T0, T0 + 60_000)).toBe('locked');
         expect(await state.loginRecord('alice')).toEqual({ hash: 'h-alice', lockedUntil: T0 + 60_000 });
         expect(await state.setPassword('alice', 'new-hash')).toBe(true);
         expect(await state.loginRecord('alice')).toEqual({ hash: 'new-hash', lockedUntil: 0 });
@@ -195,7 +195,7 @@ function contract(name: string, makeState: MakeState) {
       });
 
       it('countPasswordFailure never creates a user (a removal may race a failed login)', async () => {
-        expect(await state.countPasswordFailure('ghost', 1, T0 + 60_000)).toBe(false);
+        expect(await state.countPasswordFailure('ghost', 1, T0, T0 + 60_000)).toBe('none');
         expect(await state.userExists('ghost')).toBe(false);
         const opened = await state.openSession('ghost', 'ghost:t', T0, '127.0.0.1', 0);
         expect(opened).toEqual({ ok: false, reason: 'invalid_user' });
@@ -203,12 +203,12 @@ function contract(name: string, makeState: MakeState) {
 
       it('setPassword restarts the failure count', async () => {
         await users('alice');
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1)).toBe(false);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1)).toBe(false);
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1)).toBe('counted');
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1)).toBe('counted');
         expect(await state.setPassword('alice', 'h2')).toBe(true);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1)).toBe(false);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1)).toBe(false);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1)).toBe(true);
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1)).toBe('counted');
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1)).toBe('counted');
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1)).toBe('locked');
       });
 
       it('removeUser removes the user and everything of theirs; false for an unknown user', async () => {
@@ -291,30 +291,35 @@ function contract(name: string, makeState: MakeState) {
 
       it('guardAddress refuses a locked address until the lock ends', async () => {
         const a = '10.0.0.4';
-        expect(await state.countAddressFailure(a, 1, T0 + 5000, 60_000)).toBe(true);
+        expect(await state.countAddressFailure(a, 1, T0, T0 + 5000, 60_000)).toBe('locked');
         expect(await state.guardAddress(a, T0, 0, 0, 60_000)).toBe('address_blocked');
         expect(await state.guardAddress(a, T0 + 4999, 0, 0, 60_000)).toBe('address_blocked');
         expect(await state.guardAddress(a, T0 + 5000, 0, 0, 60_000)).toBe('ok');
         expect(await state.guardAddress('10.0.0.5', T0, 0, 0, 60_000)).toBe('ok');
       });
 
-      it('countAddressFailure locks on the limit-th failure, then counts again', async () => {
+      it('countAddressFailure locks on the limit-th failure, counts nothing while locked, then counts again', async () => {
         const a = '10.0.0.6';
-        expect(await state.countAddressFailure(a, 3, T0 + 1000, 60_000)).toBe(false);
-        expect(await state.countAddressFailure(a, 3, T0 + 1000, 60_000)).toBe(false);
+        expect(await state.countAddressFailure(a, 3, T0, T0 + 1000, 60_000)).toBe('counted');
+        expect(await state.countAddressFailure(a, 3, T0, T0 + 1000, 60_000)).toBe('counted');
         expect(await state.guardAddress(a, T0, 0, 0, 60_000)).toBe('ok');
-        expect(await state.countAddressFailure(a, 3, T0 + 1000, 60_000)).toBe(true);
+        expect(await state.countAddressFailure(a, 3, T0, T0 + 1000, 60_000)).toBe('locked');
         expect(await state.guardAddress(a, T0, 0, 0, 60_000)).toBe('address_blocked');
-        expect(await state.countAddressFailure(a, 3, T0 + 9000, 60_000)).toBe(false);
-        expect(await state.countAddressFailure(a, 3, T0 + 9000, 60_000)).toBe(false);
-        expect(await state.countAddressFailure(a, 3, T0 + 9000, 60_000)).toBe(true);
+        // While it is locked, a failure neither counts nor locks it again.
+        expect(await state.countAddressFailure(a, 3, T0 + 999, T0 + 50_000, 60_000)).toBe('still_locked');
+        expect(await state.countAddressFailure(a, 3, T0 + 999, T0 + 50_000, 60_000)).toBe('still_locked');
+        expect(await state.countAddressFailure(a, 3, T0 + 999, T0 + 50_000, 60_000)).toBe('still_locked');
+        expect(await state.guardAddress(a, T0 + 1000, 0, 0, 60_000)).toBe('ok');
+        expect(await state.countAddressFailure(a, 3, T0 + 1000, T0 + 9000, 60_000)).toBe('counted');
+        expect(await state.countAddressFailure(a, 3, T0 + 1000, T0 + 9000, 60_000)).toBe('counted');
+        expect(await state.countAddressFailure(a, 3, T0 + 1000, T0 + 9000, 60_000)).toBe('locked');
         expect(await state.guardAddress(a, T0 + 5000, 0, 0, 60_000)).toBe('address_blocked');
         expect(await state.guardAddress(a, T0 + 9000, 0, 0, 60_000)).toBe('ok');
       });
 
       it('an address record is forgotten after its ttl', async () => {
         const a = '10.0.0.7';
-        expect(await state.countAddressFailure(a, 1, T0 + 3_600_000, 300)).toBe(true);
+        expect(await state.countAddressFailure(a, 1, T0, T0 + 3_600_000, 300)).toBe('locked');
         expect(await state.guardAddress(a, T0, 0, 0, 300)).toBe('address_blocked');
         await vi.waitFor(async () => expect(await state.guardAddress(a, T0, 0, 0, 300)).toBe('ok'), WAIT);
       });
@@ -327,29 +332,32 @@ function contract(name: string, makeState: MakeState) {
         await vi.waitFor(async () => expect(await state.guardAddress(a, T0, 1, 1, 300)).toBe('ok'), { timeout: 5000, interval: 450 });
       });
 
-      it('countPasswordFailure locks the account on the limit-th failure, then counts again', async () => {
+      it('countPasswordFailure locks the account on the limit-th failure, counts nothing while locked, then counts again', async () => {
         await users('alice');
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1000)).toBe(false);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1000)).toBe(false);
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1000)).toBe('counted');
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1000)).toBe('counted');
         expect((await state.loginRecord('alice'))?.lockedUntil).toBe(0);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1000)).toBe(true);
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1000)).toBe('locked');
         expect(await state.loginRecord('alice')).toEqual({ hash: 'h-alice', lockedUntil: T0 + 1000 });
-        expect(await state.countPasswordFailure('alice', 3, T0 + 7000)).toBe(false);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 7000)).toBe(false);
+        // While it is locked, a failure neither counts nor locks it again.
+        for (let k = 0; k < 3; k++) expect(await state.countPasswordFailure('alice', 3, T0 + 999, T0 + 50_000)).toBe('still_locked');
         expect((await state.loginRecord('alice'))?.lockedUntil).toBe(T0 + 1000);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 7000)).toBe(true);
+        expect(await state.countPasswordFailure('alice', 3, T0 + 1000, T0 + 7000)).toBe('counted');
+        expect(await state.countPasswordFailure('alice', 3, T0 + 1000, T0 + 7000)).toBe('counted');
+        expect((await state.loginRecord('alice'))?.lockedUntil).toBe(T0 + 1000);
+        expect(await state.countPasswordFailure('alice', 3, T0 + 1000, T0 + 7000)).toBe('locked');
         expect((await state.loginRecord('alice'))?.lockedUntil).toBe(T0 + 7000);
       });
 
       it('a successful login restarts the password failure count', async () => {
         await users('alice');
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1000)).toBe(false);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1000)).toBe(false);
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1000)).toBe('counted');
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1000)).toBe('counted');
         const token = await login('alice');
         expect((await state.endSession('alice', end(token, T0), BIG_CAP, RETAIN)).ok).toBe(true);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1000)).toBe(false);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1000)).toBe(false);
-        expect(await state.countPasswordFailure('alice', 3, T0 + 1000)).toBe(true);
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1000)).toBe('counted');
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1000)).toBe('counted');
+        expect(await state.countPasswordFailure('alice', 3, T0, T0 + 1000)).toBe('locked');
       });
     });
 
@@ -413,7 +421,7 @@ function contract(name: string, makeState: MakeState) {
 
       it('refuses a locked account while the lock lasts', async () => {
         await users('alice');
-        expect(await state.countPasswordFailure('alice', 1, T0 + 5000)).toBe(true);
+        expect(await state.countPasswordFailure('alice', 1, T0, T0 + 5000)).toBe('locked');
         expect(await state.openSession('alice', 'alice:t', T0, '127.0.0.1', 0)).toEqual({ ok: false, reason: 'account_blocked' });
         expect(await state.openSession('alice', 'alice:t', T0 + 4999, '127.0.0.1', 0)).toEqual({ ok: false, reason: 'account_blocked' });
         expect(await state.checkSession('alice', 'alice:t', T0, check())).toEqual({ ok: false, reason: 'none' });
