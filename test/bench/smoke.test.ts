@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +45,7 @@ describe('npm run bench', () => {
     expect(stderr).toContain('unknown argument');
   });
 
-  it('runs every scenario at smoke sizes and writes well-formed results', async () => {
+  it('runs every scenario at smoke sizes to the end, accounts for every message it sent, and writes well-formed results', async () => {
     const { code, stdout, stderr } = await runBench(['--smoke', '--out', out], 170_000);
     expect(code, stderr).toBe(0);
     expect(stdout.trim()).toBe(out);
@@ -63,13 +63,17 @@ describe('npm run bench', () => {
     expect(run.measured).toContain('dist/transports/node.js');
     expect(run.scenarios.map((s: { scenario: number }) => s.scenario)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     for (const s of run.scenarios) {
-      expect(s.status, `scenario ${s.scenario}: ${s.error}`).not.toBe('failed');
+      // Smoke sizes finish in seconds; a deadline (30 s a scenario) reached here means the bench or the server is stuck.
+      expect(s.status, `scenario ${s.scenario}: ${s.error ?? (s.notes ?? []).join('; ')}`).toBe('ok');
       expect(Object.keys(s.figures).length, `scenario ${s.scenario}`).toBeGreaterThan(0);
-      if (s.verification) {
-        const v = s.verification;
-        expect(v.delivered, `scenario ${s.scenario}`).toBeGreaterThan(0);
-        expect(v.delivered + v.lost + Object.values(v.refused as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(v.sent);
-      }
+    }
+    // Every scenario that sends messages checks what arrives (bench/README.md, "Checking what arrives"):
+    // at smoke sizes, with the limits off, everything sent is delivered, once, to its addressee.
+    for (const n of [1, 2, 3, 5, 6]) {
+      const v = run.scenarios.find((s: { scenario: number }) => s.scenario === n).verification;
+      expect(v, `scenario ${n} has no verification`).toBeDefined();
+      expect(v.sent, `scenario ${n}`).toBeGreaterThan(0);
+      expect(v, `scenario ${n}`).toEqual({ sent: v.sent, delivered: v.sent, lost: 0, refused: {}, duplicates: 0, misrouted: 0, foreign: 0, gaps: 0 });
     }
     const figures = (n: number) => run.scenarios.find((s: { scenario: number }) => s.scenario === n).figures;
     expect(Number.isFinite(figures(1).closedLoop.deliveredPerSecond)).toBe(true);
@@ -89,6 +93,5 @@ describe('npm run bench', () => {
       expect(svg.trimEnd().endsWith('</svg>'), file).toBe(true);
       expect(summary).toContain(`(${file})`);
     }
-    expect(existsSync(join(out, 'results.json'))).toBe(true);
   }, 180_000);
 });
