@@ -37,6 +37,8 @@ export class Commands {
     const rest = space < 0 ? '' : line.slice(space + 1);
     if (verb === 'private') return this.privateText(rest);
     if (verb === 'stopprivate') return this.stopPrivate(rest);
+    // The server does not know which chats are open: asking again would ask the other user again.
+    if (verb === 'startprivate' && this.peers.has(rest)) return this.print(clientTexts.privateAlready(rest));
     await this.toServer(line, (reply) => {
       // A later block closes a private chat with that user, and no answer is owed to them.
       if (verb === 'block' && reply.ok) {

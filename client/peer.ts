@@ -72,6 +72,11 @@ export class PeerChat {
     return typeof address === 'object' && address ? address.port : 0;
   }
 
+  /** Whether a chat with `peer` is open. */
+  has(peer: string): boolean {
+    return this.chats.has(peer);
+  }
+
   /** The user said yes to `peer`: hold its hello until the server answers. */
   accepting(peer: string): void {
     if (!this.answering.has(peer)) this.answering.set(peer, []);

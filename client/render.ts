@@ -28,6 +28,7 @@ export const clientTexts = {
   privateTooLong: (max: number) => `Error. Message too long (at most ${max} characters)`,
   /** The server's own wording, repeated when one of several requests is still waiting. */
   privateRequest: (user: string) => `${user} would like to chat privately. Accept? (y/n)`,
+  privateAlready: (user: string) => `Error. Private messaging with ${user} is already enabled`,
   privateStart: (peer: string) => `Start private messaging with ${peer}`,
   privateMessage: (from: string, text: string) => `${from}(private): ${text}`,
   privateStopped: (peer: string) => `Stopped private messaging with ${peer}`,

@@ -75,6 +75,28 @@ describe('startprivate', () => {
     hans.type('y');
     await hans.waitForLine('Error. Invalid command');
   });
+
+  it('says a private chat is already open and asks nobody again, from either side', async () => {
+    const yoda = await loginCli(server.tcpPort, 'yoda', 'wise');
+    const luke = await loginCli(server.tcpPort, 'luke', 'sunrise');
+    await startPrivate(yoda, luke);
+    yoda.type('startprivate luke');
+    await yoda.waitForLine('Error. Private messaging with luke is already enabled');
+    luke.type('startprivate yoda');
+    await luke.waitForLine('Error. Private messaging with yoda is already enabled');
+    // A request would have reached each inbox before these messages.
+    yoda.type('message luke After the second ask');
+    luke.type('message yoda After the second ask');
+    await luke.waitForLine('yoda: After the second ask');
+    await yoda.waitForLine('luke: After the second ask');
+    expect(luke.count('yoda would like to chat privately. Accept? (y/n)')).toBe(1);
+    expect(yoda.output()).not.toContain('would like to chat privately');
+    expect(yoda.count('Private messaging request sent to luke')).toBe(1);
+    expect(luke.output()).not.toContain('Private messaging request sent');
+    // The chat itself is untouched.
+    yoda.type('private luke Still here');
+    await luke.waitForLine('yoda(private): Still here');
+  });
 });
 
 describe('closing a private chat', () => {
