@@ -158,20 +158,34 @@ export async function probe(driver: Driver, args: ProbeArgs): Promise<ProbeResul
   });
   const deadline = performance.now() + args.deadlineMs;
   let completed = 0;
-  for (let n = 0; n < args.count && performance.now() < deadline; n++) {
+  let sent = 0;
+  let deadlineHit = false;
+  // A message is complete once both its reply and its delivery are in, in
+  // either order (on loopback the delivery often comes first).
+  while (sent < args.count) {
+    if (performance.now() >= deadline) {
+      deadlineHit = true;
+      break;
+    }
+    let replied: (accepted: boolean) => void = () => undefined;
+    const reply = new Promise<boolean>((resolve) => (replied = resolve));
     const arrived = new Promise<void>((resolve) => (delivered = resolve));
-    let ok = false;
     sendMessage(phase, [from, to], 0, performance.now(), 32, (ms, accepted) => {
-      ok = accepted;
       recordMs(replies, ms);
+      replied(accepted);
       if (!accepted) delivered?.();
     }, to);
-    if ((await withDeadline(arrived, deadline - performance.now())) === null) break;
-    if (ok) completed++;
+    sent++;
+    const outcome = await withDeadline(Promise.all([reply, arrived]), deadline - performance.now());
+    if (outcome === null) {
+      deadlineHit = true;
+      break;
+    }
+    if (outcome[0]) completed++;
   }
   driver.closePhase(phase);
   phase.ledger.close();
-  return { replyLatency: encode(replies), deliveryLatency: encode(deliveries), completed, deadlineHit: completed < args.count };
+  return { replyLatency: encode(replies), deliveryLatency: encode(deliveries), completed, deadlineHit };
 }
 
 /**
