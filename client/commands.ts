@@ -1,66 +1,81 @@
 import type { Outcome, Reply, ServerLink } from './connection.js';
 import { maxPrivateText, type PeerChat } from './peer.js';
+import type { PrivateRequests } from './private-requests.js';
 import { clientTexts, replyText } from './render.js';
+
+/** Refusals that leave a private-chat request where it was. */
+const retryable = new Set(['rate_limited', 'unavailable']);
 
 /**
  * What a typed line does once logged in. Most lines go to the server as they
  * are and their reply is printed; `private` and `stopprivate` are handled
- * here over the peer connection; `y`/`n` answer a pending private-chat request.
+ * here over the peer connection; `y`/`n` answer a waiting private-chat
+ * request, by name (`y vader`) or, when only one waits, plainly.
  */
 export class Commands {
-  /** Users who asked for a private chat and wait for a y/n, oldest first. */
-  private readonly asking: string[] = [];
-
   constructor(
     private readonly link: ServerLink,
     private readonly peers: PeerChat,
+    private readonly requests: PrivateRequests,
     private readonly print: (text: string) => void,
   ) {}
 
-  /** A private_request event arrived (its prompt was printed with it). */
-  asked(from: string): void {
-    if (!this.asking.includes(from)) this.asking.push(from);
-  }
-
-  /** The session could not be resumed: its requests went with it. */
-  sessionEnded(): void {
-    this.asking.length = 0;
-  }
-
   /** Runs one typed line; resolves once its reply, if any, was printed. */
   async run(line: string): Promise<void> {
-    const answer = /^(y|yes|n|no)$/i.exec(line.trim());
-    if (answer && this.asking.length) return this.answer(this.asking.shift()!, answer[1].toLowerCase().startsWith('y'));
     if (line.trim() === '') return;
+    const answer = /^(y|yes|n|no)(?: +([^ ]+))?$/i.exec(line.trim());
+    if (answer) {
+      const yes = answer[1].toLowerCase().startsWith('y');
+      const waiting = this.requests.users;
+      if (answer[2] !== undefined) return this.answer(answer[2], yes);
+      if (waiting.length === 1) return this.answer(waiting[0], yes);
+      // Never guess which one: ask again, naming them all.
+      if (waiting.length > 1) return this.requests.remind();
+      // Nothing waits: an ordinary command, which the server judges.
+    }
     const space = line.indexOf(' ');
     const verb = space < 0 ? line : line.slice(0, space);
     const rest = space < 0 ? '' : line.slice(space + 1);
     if (verb === 'private') return this.privateText(rest);
     if (verb === 'stopprivate') return this.stopPrivate(rest);
+    // Typed in full, an answer still has to prepare the peer listener.
+    if ((verb === 'acceptprivate' || verb === 'declineprivate') && /^[^ ]+$/.test(rest)) {
+      return this.answer(rest, verb === 'acceptprivate');
+    }
     // The server does not know which chats are open: asking again would ask the other user again.
     if (verb === 'startprivate' && this.peers.has(rest)) return this.print(clientTexts.privateAlready(rest));
     await this.toServer(line, (reply) => {
       // A later block closes a private chat with that user, and no answer is owed to them.
       if (verb === 'block' && reply.ok) {
         this.peers.stop(rest);
-        this.forget(rest);
+        this.requests.remove(rest);
       }
     });
   }
 
   private async answer(from: string, yes: boolean): Promise<void> {
-    if (!yes) {
-      await this.toServer(`declineprivate ${from}`);
-      return;
+    /** Whether the server settled the request: answered it, or said there is none to answer. */
+    let settled = false;
+    const decided = (reply: Reply) => (settled = reply.ok || !retryable.has(String(reply.error)));
+    if (yes) {
+      this.peers.accepting(from);
+      await this.toServer(`acceptprivate ${from}`, (reply) => {
+        decided(reply);
+        if (reply.ok && typeof reply.token === 'string') this.peers.expect(from, reply.token);
+      });
+      this.peers.answered(from);
+    } else {
+      await this.toServer(`declineprivate ${from}`, (reply) => {
+        decided(reply);
+        // The server's reply to a decline is empty: say what the answer did.
+        if (reply.ok) this.print(clientTexts.privateYouDeclined(from));
+      });
     }
-    this.peers.accepting(from);
-    await this.toServer(`acceptprivate ${from}`, (reply) => {
-      if (reply.ok && typeof reply.token === 'string') this.peers.expect(from, reply.token);
-    });
-    this.peers.answered(from);
-    const next = this.asking[0];
-    // One question at a time: ask the next waiting user again.
-    if (next) this.print(clientTexts.privateRequest(next));
+    // A reply lost with the connection, or a refusal for now, leaves the question open.
+    if (!settled) return;
+    this.requests.remove(from);
+    // The others still waiting are asked again once this answer's output is shown.
+    this.requests.scrolled();
   }
 
   private async privateText(rest: string): Promise<void> {
@@ -99,10 +114,5 @@ export class Commands {
     if (outcome === 'lost') this.print(clientTexts.unconfirmed(verb));
     if (outcome === 'unsent') this.print(clientTexts.notSent(verb));
     return outcome;
-  }
-
-  private forget(user: string): void {
-    const index = this.asking.indexOf(user);
-    if (index >= 0) this.asking.splice(index, 1);
   }
 }

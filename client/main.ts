@@ -4,6 +4,7 @@ import { Commands } from './commands.js';
 import { CertificateRejected, HttpAnswered, ServerLink, type LinkOptions } from './connection.js';
 import { logIn } from './login.js';
 import { PeerChat } from './peer.js';
+import { PrivateRequests } from './private-requests.js';
 import { clientTexts, eventText, printable } from './render.js';
 import { Terminal } from './terminal.js';
 
@@ -67,7 +68,12 @@ async function main(): Promise<void> {
   const options = linkOptions(target);
 
   const terminal = new Terminal();
-  const print = (text: string) => terminal.print(text);
+  const requests = new PrivateRequests((text) => terminal.print(text));
+  /** Prints output that is not the waiting request's question: the question scrolls up and is shown again later. */
+  const print = (text: string) => {
+    terminal.print(text);
+    requests.scrolled();
+  };
   const peers = new PeerChat(print);
   let loggedIn = false;
   let leaving = false;
@@ -81,6 +87,7 @@ async function main(): Promise<void> {
     if (exiting) return;
     exiting = true;
     terminal.finish();
+    requests.clear();
     // Peers are told the chat ended before the process goes.
     await peers.stopAll();
     link.close();
@@ -92,8 +99,12 @@ async function main(): Promise<void> {
     event(event) {
       if (event.type === 'session_end' && event.reason !== 'shutdown') terminal.finish();
       const text = eventText(event);
-      if (text !== null) print(text);
-      if (event.type === 'private_request') commands.asked(String(event.from));
+      if (event.type === 'private_request') {
+        // The question is the server's text; from now on the reminder keeps it in sight.
+        if (text !== null) terminal.print(text);
+        requests.add(String(event.from));
+      } else if (text !== null) print(text);
+      if (event.type === 'presence' && event.state === 'out') requests.remove(String(event.user));
       if (event.type === 'private_accept') {
         peers.connect(String(event.peer), String(event.host), Number(event.port), String(event.token));
       }
@@ -112,7 +123,7 @@ async function main(): Promise<void> {
     sessionLost(reply) {
       shuttingDown = false;
       loggedIn = false;
-      commands.sessionEnded();
+      requests.clear();
       // The server's own words, then what happens next: two sentences, one "Error." at most in each.
       if (reply.text) print(printable(reply.text, true));
       // Leaving already: there is no session left to log out of, nor a reason to log in again.
@@ -126,7 +137,7 @@ async function main(): Promise<void> {
       void exit(1);
     },
   });
-  const commands = new Commands(link, peers, print);
+  const commands = new Commands(link, peers, requests, print);
 
   /** Ctrl-C, Ctrl-D, SIGTERM: log out and wait for the server's word; twice: go now. */
   const leave = (): void => {

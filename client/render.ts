@@ -26,8 +26,12 @@ export const clientTexts = {
   usageStopprivate: 'Usage: stopprivate <user>',
   privateNotEnabled: (user: string) => `Error. Private messaging to ${user} not enabled`,
   privateTooLong: (max: number) => `Error. Message too long (at most ${max} characters)`,
-  /** The server's own wording, repeated when one of several requests is still waiting. */
+  /** The server's own wording, shown again while the request waits. */
   privateRequest: (user: string) => `${user} would like to chat privately. Accept? (y/n)`,
+  /** Several requests wait: a plain y/n would not say which. */
+  privateRequests: (users: readonly string[]) =>
+    `${users.slice(0, -1).join(', ')} and ${users[users.length - 1]} would like to chat privately. Accept? (y <user> / n <user>)`,
+  privateYouDeclined: (user: string) => `Declined private messaging with ${user}`,
   privateAlready: (user: string) => `Error. Private messaging with ${user} is already enabled`,
   privateStart: (peer: string) => `Start private messaging with ${peer}`,
   privateMessage: (from: string, text: string) => `${from}(private): ${text}`,

@@ -99,6 +99,77 @@ describe('startprivate', () => {
   });
 });
 
+describe('answering a private-chat request', () => {
+  const question = (user: string) => `${user} would like to chat privately. Accept? (y/n)`;
+
+  it('shows a waiting question again below later output, until it is answered; a decline says what it did', async () => {
+    const hans = await loginCli(server.tcpPort, 'hans', 'falcon');
+    const vader = await loginCli(server.tcpPort, 'vader', 'sithlord');
+    const luke = await loginCli(server.tcpPort, 'luke', 'sunrise');
+    const yoda = await loginCli(server.tcpPort, 'yoda', 'wise');
+    vader.type('startprivate hans');
+    await hans.waitForLine(question('vader'));
+    for (const n of [1, 2, 3]) luke.type(`message hans Chatter ${n}`);
+    await hans.waitForLine('luke: Chatter 3');
+    await hans.waitForLine(question('vader'), 2);
+    expect(hans.lines().lastIndexOf(question('vader'))).toBeGreaterThan(hans.lines().indexOf('luke: Chatter 3'));
+
+    hans.type('n');
+    await hans.waitForLine('Declined private messaging with vader');
+    await vader.waitForLine('hans declined private messaging');
+    const shown = hans.count(question('vader'));
+
+    // Another request, and more output: the reminder that follows names yoda alone.
+    yoda.type('startprivate hans');
+    await hans.waitForLine(question('yoda'));
+    luke.type('message hans More chatter');
+    await hans.waitForLine('luke: More chatter');
+    await hans.waitForLine(question('yoda'), 2);
+    expect(hans.count(question('vader'))).toBe(shown);
+    expect(hans.output()).not.toContain('vader and');
+    hans.type('n');
+    await hans.waitForLine('Declined private messaging with yoda');
+  });
+
+  it('with several waiting, a plain y asks which; y <user> answers that one and a plain n the one left', async () => {
+    const several = 'yoda and luke would like to chat privately. Accept? (y <user> / n <user>)';
+    const hans = await loginCli(server.tcpPort, 'hans', 'falcon');
+    const yoda = await loginCli(server.tcpPort, 'yoda', 'wise');
+    const luke = await loginCli(server.tcpPort, 'luke', 'sunrise');
+    yoda.type('startprivate hans');
+    await hans.waitForLine(question('yoda'));
+    luke.type('startprivate hans');
+    await hans.waitForLine(question('luke'));
+    // luke's question names luke alone: both are named below it.
+    await hans.waitForLine(several);
+
+    hans.type('y');
+    await hans.waitForLine(several, 2);
+    hans.type('y luke');
+    await hans.waitForLine('Start private messaging with luke');
+    await luke.waitForLine('Start private messaging with hans');
+    // The one left is asked again.
+    await hans.waitForLine(question('yoda'), 2);
+    hans.type('n');
+    await hans.waitForLine('Declined private messaging with yoda');
+    await yoda.waitForLine('hans declined private messaging');
+
+    // The plain y answered nobody: yoda was never accepted, luke never declined.
+    expect(yoda.output()).not.toContain('Start private messaging');
+    expect(luke.output()).not.toContain('declined');
+    hans.type('private luke Chosen by name');
+    await luke.waitForLine('hans(private): Chosen by name');
+  });
+
+  it('y <user> for a user who has not asked is refused with the server\'s words', async () => {
+    const hans = await loginCli(server.tcpPort, 'hans', 'falcon');
+    hans.type('y vader');
+    await hans.waitForLine('Error. vader has not asked to chat privately');
+    hans.type('n vader');
+    await hans.waitForLine('Error. vader has not asked to chat privately', 2);
+  });
+});
+
 describe('closing a private chat', () => {
   it('a later block closes it and the blocked side is told only that it stopped', async () => {
     const luke = await loginCli(server.tcpPort, 'luke', 'sunrise');
