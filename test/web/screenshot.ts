@@ -32,6 +32,9 @@ try {
   await luke.line('yoda: Do or do not. There is no try.').waitFor();
   await leia.command('broadcast Briefing in hangar 3 at noon');
   await yoda.line('leia: Briefing in hangar 3 at noon').waitFor();
+  // With "To" empty the line is a command, as typed: a broadcast says so.
+  await yoda.type('broadcast Late I will be. Start without me, you must.');
+  await luke.line('yoda: Late I will be. Start without me, you must.').waitFor();
   await yoda.type('whoelse');
   await yoda.line('luke\nleia').waitFor();
   await luke.line('leia: Briefing in hangar 3 at noon').waitFor();

@@ -37,6 +37,7 @@ const ui = {
   nobody: $('nobody'),
   names: $('online-names'),
   log: $('log'),
+  newLines: $('new-lines'),
   composer: $('composer'),
   to: $('to'),
   line: $('line'),
@@ -65,15 +66,28 @@ ui.again.addEventListener('click', () => showLogin(''));
 
 // The conversation follows new lines while the user is at its end. Once they
 // scroll up to read older lines it stays where they put it, until they
-// scroll back to the end or send a line themselves.
+// scroll back to the end or send a line themselves. Lines that arrive
+// meanwhile show the "New messages" button, which goes to the end; it goes
+// away once the end is in view again, however the user got there.
 const endSlack = 40;
 let following = true;
 const atEnd = () => ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < endSlack;
 const scrollToEnd = () => {
   ui.log.scrollTop = ui.log.scrollHeight;
 };
+const resumeFollowing = () => {
+  following = true;
+  ui.newLines.hidden = true;
+};
 ui.log.addEventListener('scroll', () => {
-  following = atEnd();
+  if (atEnd()) resumeFollowing();
+  else following = false;
+});
+ui.newLines.addEventListener('click', () => {
+  resumeFollowing();
+  scrollToEnd();
+  // The button is gone: focus goes to the conversation it showed, not to the page.
+  ui.log.focus({ preventScroll: true });
 });
 // The pane changes size (window resized, chat shown, banner above it): keep its end in view.
 new ResizeObserver(() => {
@@ -128,6 +142,7 @@ async function logIn() {
   store.saveSession(session);
   lines = [];
   ui.log.replaceChildren();
+  resumeFollowing();
   showChat();
   addLine({ kind: 'reply', text: reply.text });
   if (reply.gap) addLine({ kind: 'notice', text: notices.gap });
@@ -315,8 +330,9 @@ function renderOnline() {
 
 function addLine(entry, keep = true) {
   ui.log.append(lineElement(entry));
-  if (entry.kind === 'own') following = true;
+  if (entry.kind === 'own') resumeFollowing();
   if (following) scrollToEnd();
+  else ui.newLines.hidden = false;
   lines.push(entry);
   if (keep && session) store.saveLog(lines);
 }
