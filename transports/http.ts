@@ -81,7 +81,12 @@ export function createHttpApp(o: HttpOptions) {
     return send(c, await runCommand(ctx, metrics, 'http', caller(c), line));
   });
 
-  app.post('/logout', async (c) => send(c, await runCommand(ctx, metrics, 'http', caller(c), 'logout')));
+  app.post('/logout', async (c) => {
+    const reply = await runCommand(ctx, metrics, 'http', caller(c), 'logout');
+    // The CLI prints the words of the session's last event (its session_end)
+    // when it logs out; this answer is the last thing a curl user reads.
+    return send(c, reply.ok ? { ...reply, text: texts.endLogout } : reply);
+  });
 
   app.get('/events', async (c) => {
     const who = caller(c).session;

@@ -102,6 +102,8 @@ describe('the sample interaction with three users', () => {
     luke.type('logout');
     await luke.waitForLine('You have been logged out');
     expect(await luke.waitForExit()).toBe(0);
+    // Said once: by the reply; the session_end after it only closes.
+    expect(luke.count('You have been logged out')).toBe(1);
     await yoda.waitForLine('luke logged out');
     await hans.waitForLine('luke logged out');
 

@@ -41,13 +41,13 @@ async function parkedPolls(): Promise<number> {
 const WAIT = { timeout: 10_000, interval: 20 };
 
 describe('POST /logout', () => {
-  it('ends the session: 200, others see the user log out, then 401 for that token', async () => {
+  it('ends the session: 200 with the words the CLI prints, others see the user log out, then 401 for that token', async () => {
     const yoda = await tcpLogin('yoda', 'wise');
     const luke = await httpLogin('luke', 'sunrise');
     await yoda.client.waitFor((m) => m.text === 'luke logged in');
     const res = await fetch(`${t.http.base}/logout`, { method: 'POST', headers: { authorization: `Bearer ${luke.token}` } });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ type: 'reply', cmd: 'logout', ok: true, text: '' });
+    expect(await res.json()).toMatchObject({ type: 'reply', cmd: 'logout', ok: true, text: 'You have been logged out' });
     expect(await yoda.client.waitFor((m) => m.text === 'luke logged out')).toMatchObject({ type: 'presence', state: 'out', reason: 'logout' });
     const again = await t.http.command(luke.token, 'whoelse');
     expect(again).toMatchObject({ status: 401, body: { error: 'not_logged_in', text: 'Error. Your session has ended. Please log in again' } });

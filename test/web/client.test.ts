@@ -135,6 +135,8 @@ describe('a conversation across browsers and the terminal', () => {
     await luke.page.getByRole('button', { name: 'Log out' }).click();
     await luke.page.getByRole('alert').getByText('You have been logged out', { exact: true }).waitFor();
     await luke.page.getByRole('button', { name: 'Log in again' }).waitFor();
+    // Said once in the conversation: by the reply; the session_end after it only closes.
+    expect(count(await luke.lines(), 'You have been logged out')).toBe(1);
     expect(await luke.token()).toBeNull();
     await yoda.line('luke logged out').waitFor();
     await yoda.person('luke').waitFor({ state: 'detached' });
