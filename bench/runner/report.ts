@@ -1,5 +1,7 @@
 import { writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Verification } from '../protocol.js';
 import { troubles, type LatencySummary } from './figures.js';
 import type { Options } from './options.js';
@@ -285,7 +287,24 @@ export function summary(results: Results, plotFiles: { file: string; title: stri
 }
 
 /** Writes results.json, summary.md and the SVG plots into `dir`; returns the file names. */
-export async function writeResults(dir: string, results: Results): Promise<string[]> {
+/**
+ * Results are committed: paths of the machine they ran on (this checkout,
+ * the user's home, where a Node binary was cached) become descriptions.
+ */
+function withoutMachinePaths(results: Results): Results {
+  const repo = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+  let text = JSON.stringify(results);
+  for (const [path, name] of [
+    [repo, '<this checkout>'],
+    [homedir(), '~'],
+  ] as const) {
+    if (path.length > 1) text = text.split(path).join(name);
+  }
+  return JSON.parse(text) as Results;
+}
+
+export async function writeResults(dir: string, given: Results): Promise<string[]> {
+  const results = withoutMachinePaths(given);
   results.problems = results.runs.flatMap(problemsOf);
   const rendered = await plots(results.runs);
   for (const p of rendered) writeFileSync(join(dir, p.file), p.svg);
