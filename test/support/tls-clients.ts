@@ -31,15 +31,37 @@ export function https(
   target: TlsTarget,
   method: 'GET' | 'POST',
   path: string,
-  options: { body?: string | Record<string, unknown>; token?: string; signal?: AbortSignal } = {},
+  options: {
+    body?: string | Record<string, unknown>;
+    /** The body's content type (JSON for an object, text/plain for a string). */
+    type?: string;
+    token?: string;
+    signal?: AbortSignal;
+    /** The TLS server name to ask for (SNI) and check the certificate against. */
+    servername?: string;
+    /** Give up on a request that has not answered in this long. */
+    timeoutMs?: number;
+  } = {},
 ): Promise<HttpsAnswer> {
   const body = typeof options.body === 'object' ? JSON.stringify(options.body) : options.body;
   const headers: Record<string, string> = {};
   if (options.token) headers.authorization = `Bearer ${options.token}`;
-  if (body !== undefined) headers['content-type'] = typeof options.body === 'object' ? 'application/json' : 'text/plain';
+  if (body !== undefined) headers['content-type'] = options.type ?? (typeof options.body === 'object' ? 'application/json' : 'text/plain');
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: target.port, method, path, headers, ca: target.ca, localAddress: target.from, agent: false, signal: options.signal },
+      {
+        host: '127.0.0.1',
+        port: target.port,
+        method,
+        path,
+        headers,
+        ca: target.ca,
+        localAddress: target.from,
+        servername: options.servername,
+        agent: false,
+        signal: options.signal,
+        timeout: options.timeoutMs,
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -54,6 +76,7 @@ export function https(
         res.on('error', reject);
       },
     );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer`)));
     req.on('error', reject);
     req.end(body);
   });

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports.js';
 import { root } from '../support/server.js';
+import { https as httpsRequest, type HttpsAnswer } from '../support/tls-clients.js';
 
 /*
  * The one-machine recipe of deploy/README.md as an operator runs it:
@@ -85,53 +85,17 @@ function killLeftovers(): void {
 }
 process.once('exit', killLeftovers);
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-/** One request to HAProxy's HTTPS frontend, trusting only the run directory's CA (curl --cacert). */
+/** One request to HAProxy's HTTPS frontend, trusting only the run directory's CA (curl --cacert); a string body is a form, as curl -d sends it. */
 function https(
   method: 'GET' | 'POST',
   path: string,
   options: { body?: string; type?: string; token?: string; servername?: string } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers['content-type'] = options.type ?? 'application/x-www-form-urlencoded';
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: httpsPort,
-        method,
-        path,
-        headers,
-        ca: readFileSync(join(run, 'ca.pem'), 'utf8'),
-        servername: options.servername,
-        agent: false,
-        timeout: 45_000,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
-          } catch {
-            reject(new Error(`HTTP ${res.statusCode} ${method} ${path}: not JSON: ${text.slice(0, 300)}`));
-          }
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer`)));
-    req.on('error', reject);
-    req.end(options.body);
-  });
+): Promise<HttpsAnswer> {
+  const target = { port: httpsPort, ca: readFileSync(join(run, 'ca.pem'), 'utf8') };
+  return httpsRequest(target, method, path, { type: 'application/x-www-form-urlencoded', timeoutMs: 45_000, ...options });
 }
 
-const texts = (answer: Answer) => (answer.body.events as { text: string }[]).map((e) => e.text);
+const texts = (answer: HttpsAnswer) => (answer.body.events as { text: string }[]).map((e) => e.text);
 
 async function login(username: string, password: string): Promise<string> {
   const answer = await https('POST', '/login', { body: `username=${username}&password=${password}` });

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../support/server.js';
 import { TcpClient } from '../support/tcp-client.js';
 import { startBrowser, type RunningBrowser } from './browser.js';
-import { closeUsers, eventually, WebUser } from './pages.js';
+import { endTest, eventually, WebUser } from './pages.js';
 
 /*
  * The page's layout at a desktop and a phone size (SPEC section 8: usable,
@@ -21,14 +21,8 @@ beforeAll(async () => {
   [server, browser] = await Promise.all([startServer({ args: ['--command-rate', '0', '--login-rate', '0'] }), startBrowser()]);
 });
 
-afterEach(async () => {
-  for (const client of tcpUsers.splice(0)) {
-    if (!client.closed) await client.command('logout').catch(() => undefined);
-    client.close();
-  }
-  // Last: fails the test if a page logged an error it did not expect.
-  await closeUsers(webUsers.splice(0), server.http);
-});
+// Fails the test if a page logged an error it did not expect.
+afterEach(() => endTest(tcpUsers, webUsers, server.http));
 
 afterAll(async () => {
   try {

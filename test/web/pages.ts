@@ -1,4 +1,5 @@
 import type { Browser, BrowserContext, Locator, Page, Request } from 'playwright-core';
+import type { TcpClient } from '../support/tcp-client.js';
 
 /**
  * A user of the web client in a browser context of their own (so their
@@ -204,4 +205,17 @@ export async function eventually(check: () => Promise<boolean>, describe: () => 
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${await describe()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * A test's clean-up: logs out and closes its TCP users, then closes its
+ * pages, last, so that a page that logged an error it did not expect fails
+ * the test. Both lists are emptied.
+ */
+export async function endTest(tcpUsers: TcpClient[], webUsers: WebUser[], base: string): Promise<void> {
+  for (const client of tcpUsers.splice(0)) {
+    if (!client.closed) await client.command('logout').catch(() => undefined);
+    client.close();
+  }
+  await closeUsers(webUsers.splice(0), base);
 }

@@ -3,7 +3,7 @@ import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { startServer, type RunningServer } from '../support/server.js';
 import { TcpClient } from '../support/tcp-client.js';
 import { startBrowser, type RunningBrowser } from './browser.js';
-import { closeUsers, eventually, WebUser } from './pages.js';
+import { endTest, eventually, WebUser } from './pages.js';
 
 /*
  * SPEC section 8: the page reconnects by itself with its cursor after a
@@ -33,14 +33,8 @@ beforeEach(async () => {
   }
 });
 
-afterEach(async () => {
-  for (const client of tcpUsers.splice(0)) {
-    if (!client.closed) await client.command('logout').catch(() => undefined);
-    client.close();
-  }
-  // Last: fails the test if a page logged an error it did not expect.
-  await closeUsers(webUsers.splice(0), server.http);
-});
+// Fails the test if a page logged an error it did not expect.
+afterEach(() => endTest(tcpUsers, webUsers, server.http));
 
 afterAll(async () => {
   try {
