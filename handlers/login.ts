@@ -27,13 +27,15 @@ export const login: Handler = async (ctx, [user, password], _session, caller) =>
   if (!record) {
     const count = await state.countAddressFailure(caller.address, config.loginFailures, now, now + blockMs, blockMs + 60_000);
     if (count === 'still_locked') return fail('login', 'address_blocked', texts.addressBlocked);
-    return fail('login', 'invalid_user', count === 'locked' ? texts.usernameLocked : texts.invalidUsername);
+    if (count === 'locked') return fail('login', 'invalid_user', texts.usernameLocked, { locked: 'address' });
+    return fail('login', 'invalid_user', texts.invalidUsername);
   }
   if (record.lockedUntil > now) return fail('login', 'account_blocked', texts.accountBlocked);
   if (!(await ctx.passwords.verify(password, record.hash))) {
     const count = await state.countPasswordFailure(user, config.loginFailures, now, now + blockMs);
     if (count === 'still_locked') return fail('login', 'account_blocked', texts.accountBlocked);
-    return fail('login', 'invalid_password', count === 'locked' ? texts.passwordLocked : texts.invalidPassword);
+    if (count === 'locked') return fail('login', 'invalid_password', texts.passwordLocked, { locked: 'account' });
+    return fail('login', 'invalid_password', texts.invalidPassword);
   }
 
   // The token names its user so any replica finds the session in one look-up.

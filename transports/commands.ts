@@ -1,5 +1,4 @@
 import { commands, dispatch } from '../handlers/registry.js';
-import { texts } from '../handlers/replies.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
 import type { Metrics, Transport } from './metrics.js';
 
@@ -29,8 +28,8 @@ export function recordReply(ctx: Context, metrics: Metrics, transport: Transport
   if (reply.error === 'rate_limited') metrics.rateLimited.inc({ limit: verb === 'login' ? 'login' : 'command' });
   if (verb === 'login' && !reply.ok) {
     metrics.loginFailures.inc({ reason: outcome });
-    if (reply.text === texts.passwordLocked) metrics.locks.inc({ kind: 'account' });
-    if (reply.text === texts.usernameLocked) metrics.locks.inc({ kind: 'address' });
+    // The failure that locked an account or an address says which (`locked`).
+    if (reply.locked === 'account' || reply.locked === 'address') metrics.locks.inc({ kind: reply.locked });
   }
   ctx.log?.('debug', 'command', {
     transport,

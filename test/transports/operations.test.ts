@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { importUsers } from '../../handlers/users.js';
 import { createLogger } from '../../transports/log.js';
 import { parsePrometheus, sampleValue } from '../support/prometheus.js';
 import { startTestReplica } from '../support/replica.js';
@@ -71,6 +72,22 @@ describe('metrics', () => {
     expect(after.some((s) => s.name === 'im_nodejs_heap_size_used_bytes')).toBe(true);
     await client.command('logout');
     await t.http.command(String(login.body.token), 'logout');
+  });
+});
+
+describe('login locks', () => {
+  it('the failure that locks an account is counted once in im_login_locks_total, the others not', async () => {
+    // A user of its own: a locked account must not lock out the other tests' users.
+    await importUsers(t.ctx, [{ user: 'chewy', password: 'wookie' }]);
+    const before = await scrape();
+    // Over HTTP: three failed logins close a TCP connection, and the counts are the same either way.
+    for (const guess of ['one', 'two', 'three']) expect((await t.http.login('chewy', guess)).status).toBe(401);
+    expect((await t.http.login('chewy', 'four')).status).toBe(403);
+    const after = await scrape();
+    const moved = (name: string, labels: Record<string, string>) => sampleValue(after, name, labels) - sampleValue(before, name, labels);
+    expect(moved('im_login_locks_total', { kind: 'account' })).toBe(1);
+    expect(moved('im_login_failures_total', { reason: 'invalid_password' })).toBe(3);
+    expect(moved('im_login_failures_total', { reason: 'account_blocked' })).toBe(1);
   });
 });
 
