@@ -32,6 +32,18 @@ afterAll(async () => {
   }
 });
 
+/** yoda in a page of the given size, hans over TCP, each seeing the other online. */
+async function yodaAndHans(size: { width: number; height: number }) {
+  const yoda = await WebUser.open(browser.browser, server.http, { width: size.width, height: size.height });
+  webUsers.push(yoda);
+  await yoda.login('yoda', 'wise');
+  const hans = await TcpClient.open(server.tcpPort);
+  tcpUsers.push(hans);
+  expect(await hans.command('login hans falcon')).toMatchObject({ ok: true });
+  await yoda.person('hans').waitFor();
+  return { yoda, hans };
+}
+
 const sizes = [
   { name: 'desktop', width: 1280, height: 800 },
   { name: 'phone', width: 390, height: 844 },
@@ -40,13 +52,7 @@ const sizes = [
 describe('the conversation pane', () => {
   for (const size of sizes) {
     it(`at ${size.width}x${size.height} (${size.name}) scrolls inside its pane: after 60 messages the newest line and the input line are on screen, and the page is no taller than the window`, async () => {
-      const yoda = await WebUser.open(browser.browser, server.http, { width: size.width, height: size.height });
-      webUsers.push(yoda);
-      await yoda.login('yoda', 'wise');
-      const hans = await TcpClient.open(server.tcpPort);
-      tcpUsers.push(hans);
-      expect(await hans.command('login hans falcon')).toMatchObject({ ok: true });
-      await yoda.person('hans').waitFor();
+      const { yoda, hans } = await yodaAndHans(size);
 
       for (let i = 1; i <= 60; i++) expect(await hans.command(`message yoda line ${i}`)).toMatchObject({ ok: true });
       await yoda.line('hans: line 60').waitFor();
@@ -83,13 +89,7 @@ describe('the conversation pane', () => {
 describe('the "New messages" marker', () => {
   for (const size of sizes) {
     it(`at ${size.width}x${size.height} (${size.name}) shows while the reader is scrolled up and lines arrive, goes to the end when clicked or used from the keyboard, and never shows at the end`, async () => {
-      const yoda = await WebUser.open(browser.browser, server.http, { width: size.width, height: size.height });
-      webUsers.push(yoda);
-      await yoda.login('yoda', 'wise');
-      const hans = await TcpClient.open(server.tcpPort);
-      tcpUsers.push(hans);
-      expect(await hans.command('login hans falcon')).toMatchObject({ ok: true });
-      await yoda.person('hans').waitFor();
+      const { yoda, hans } = await yodaAndHans(size);
 
       const log = yoda.log();
       const marker = yoda.page.getByRole('button', { name: 'New messages' });
