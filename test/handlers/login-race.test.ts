@@ -78,3 +78,25 @@ describe('login <user> <password>: wrong passwords at once through several repli
     }
   });
 });
+
+const invalidUsername = 'Invalid Username. Please try again';
+const usernameLocked = 'Invalid Username. Your address has been blocked. Please try again later';
+const addressBlocked = 'Your address is blocked due to multiple login failures. Please try again later';
+
+describe('login <user> <password>: unknown usernames at once from one address through several replicas on one real Redis', () => {
+  it.each([1, 2, 3])('round %i: the third blocks the address, once; every later attempt is refused as blocked, a real user too', async (round) => {
+    const address = `10.8.${round}.1`;
+    const replies = await Promise.all(Array.from({ length: ATTEMPTS }, (_v, k) => attempt(k, `ghost${round}x${k}`, 'x', address)));
+    const tally = (text: string) => replies.filter((r) => r.text === text).length;
+    const summary = JSON.stringify(replies.map((r) => r.text));
+    expect(tally(invalidUsername), summary).toBe(2);
+    expect(tally(usernameLocked), summary).toBe(1);
+    expect(tally(addressBlocked), summary).toBe(ATTEMPTS - 3);
+    for (const reply of replies) {
+      expect(reply).toMatchObject({ cmd: 'login', ok: false, error: reply.text === addressBlocked ? 'address_blocked' : 'invalid_user' });
+    }
+    for (let r = 0; r < REPLICAS; r++) {
+      expect(await attempt(r, ACCOUNTS[0], PASSWORD, address)).toMatchObject({ ok: false, error: 'address_blocked', text: addressBlocked });
+    }
+  });
+});
