@@ -34,7 +34,7 @@ function jsonLogger(level: LogLevel, destination: DestinationStream): Logger {
       level,
       base: { replica: `${hostname()}:${process.pid}` },
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: ['password', 'token', '*.password', '*.token'], censor: '[redacted]' },
+      redact: { paths: [...secret].flatMap((name) => [name, `*.${name}`]), censor: '[redacted]' },
     },
     destination,
   );

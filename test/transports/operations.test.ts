@@ -92,6 +92,23 @@ describe('login locks', () => {
 });
 
 describe('logs', () => {
+  it('redact fields named password or token, at the top and one level down, in both formats', () => {
+    for (const format of ['json', 'text'] as const) {
+      const lines: string[] = [];
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString('utf8'));
+          done();
+        },
+      });
+      createLogger('info', sink, format)('info', 'an entry', { password: 'pw-111', token: 'tk-222', session: { token: 'tk-333', user: 'yoda' } });
+      const written = lines.join('');
+      expect(written, format).toContain('[redacted]');
+      expect(written, format).toContain('yoda');
+      for (const secret of ['pw-111', 'tk-222', 'tk-333']) expect(written, `${format}: ${secret}`).not.toContain(secret);
+    }
+  });
+
   it('are JSON lines with level and fields, one per command at debug, and never hold a password or a token', async () => {
     logLines.length = 0;
     const client = await open();
