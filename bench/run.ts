@@ -121,7 +121,7 @@ async function runAll(p: Plan, options: Options, snapshots: Map<string, string>)
     dirty: p.dirty,
     serverNode: p.nodeVersion,
     serverNodePath: p.node,
-    measured: `the built server: ${options.build ? 'npm run build in a copy of the checkout\'s sources' : 'the checkout\'s existing dist/ (--no-build)'}, then node dist/transports/node.js <port> 60 ${options.timeout} --host 127.0.0.1 --http-port <port> --redis <url> --credentials <empty file> --command-rate 0 --login-rate 0 --byte-rate 0 (one replica, its own redis-server) on node ${p.nodeVersion} (${p.node})`,
+    measured: `the built server: ${options.build ? 'npm run build in a copy of the checkout\'s sources' : 'the checkout\'s existing dist/ (--no-build)'}, then node dist/entries/node.js <port> 60 ${options.timeout} --host 127.0.0.1 --http-port <port> --redis <url> --credentials <empty file> --command-rate 0 --login-rate 0 --byte-rate 0 (one replica, its own redis-server) on node ${p.nodeVersion} (${p.node})`,
     startedAt: started.toISOString(),
     durationS: Math.round((Date.now() - started.getTime()) / 1000),
     scenarios,

@@ -30,7 +30,7 @@
 #   IM_START_TIMEOUT=60               seconds to wait for each step of start
 #   HAPROXY, REDIS_SERVER, REDIS_CLI  the programs, if not on PATH or in /usr/sbin
 #
-# The replicas run the built server (`node dist/transports/node.js`, as the
+# The replicas run the built server (`node dist/entries/node.js`, as the
 # systemd units in deploy/systemd/ do): start runs `npm run build` first when
 # dist/ is missing or older than the sources.
 set -euo pipefail
@@ -252,12 +252,12 @@ fail() {
 }
 
 ensure_built() {
-  local built=$repo/dist/transports/node.js newer=
+  local built=$repo/dist/entries/node.js newer=
   if [ -f "$built" ]; then
     newer=$(cd "$repo" && find handlers state transports client web package.json package-lock.json \
       tsconfig.json tsconfig.build.json -type f -newer "$built" -print -quit 2>/dev/null || true)
     if [ -z "$newer" ]; then
-      echo "server: dist/transports/node.js is up to date"
+      echo "server: dist/entries/node.js is up to date"
       return
     fi
     echo "server: $newer is newer than dist/: npm run build (log: $logs/build.log)"
@@ -399,7 +399,7 @@ start() {
     touch "$logs/replica-$k.log"
     log_size[k]=$(stat -c %s "$logs/replica-$k.log")
     # shellcheck disable=SC2086 # IM_REPLICA_ARGS is a list of flags
-    launch "replica-$k" "$logs/replica-$k.log" node "$repo/dist/transports/node.js" \
+    launch "replica-$k" "$logs/replica-$k.log" node "$repo/dist/entries/node.js" \
       "${tcp_ports[k - 1]}" "$IM_BLOCK_DURATION" "$IM_TIMEOUT" \
       --host 127.0.0.1 --http-port "${http_ports[k - 1]}" \
       --redis "redis://127.0.0.1:$IM_REDIS_PORT" --trust-proxy 127.0.0.1/32 \

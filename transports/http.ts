@@ -1,15 +1,16 @@
 import { Hono, type Context as HonoContext } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { encode, withId } from '../handlers/events.js';
-import { tokenUser } from '../handlers/login.js';
+import { tokenUser } from '../handlers/commands/login.js';
 import { fail, httpStatus, texts } from '../handlers/replies.js';
+import { commands } from '../handlers/registry.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
 import { formatCursor, parseCursor, type Cursor } from '../state/cursor.js';
-import { readFeed, type FeedPage } from './feed.js';
-import type { Wake } from './live.js';
+import { readFeed, type FeedPage } from '../delivery/feed.js';
+import type { Wake } from '../delivery/live.js';
 import { runCommand } from './commands.js';
 import type { Metrics } from './metrics.js';
-import type { Wakeups } from './wakeups.js';
+import type { Wakeups } from '../delivery/wakeups.js';
 import { mountWebClient, type WebFiles } from './web.js';
 
 export interface HttpOptions {
@@ -167,6 +168,10 @@ export function createHttpApp(o: HttpOptions) {
 
   mountWebClient(app, o.webFiles);
   app.get('/healthz', (c) => c.json({ ok: true, text: 'ok' }));
+  // The command table, for clients that must tell a command line from text
+  // (the web client's input line): every verb, in the table's order.
+  const commandList = { commands: commands.map(({ verb, synopsis, session }) => ({ verb, synopsis, session })) };
+  app.get('/commands', (c) => c.json(commandList, 200, { 'cache-control': 'public, max-age=300' }));
   app.get('/readyz', async (c) => {
     const ready = !closing && (await withDeadline(ctx.state.ping(), readyDeadlineMs).catch(() => false));
     return ready ? c.json({ ok: true, text: 'ready' }) : c.json({ ok: false, text: texts.unavailable }, 503);

@@ -5,11 +5,11 @@ import { fail, texts } from '../handlers/replies.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
 import { formatCursor, parseCursor, type Cursor } from '../state/cursor.js';
 import type { TrustedProxies } from './addresses.js';
-import type { Live } from './live.js';
+import type { Live } from '../delivery/live.js';
 import { recordReply, runCommand } from './commands.js';
 import type { Metrics } from './metrics.js';
 import { parseProxyV2 } from './proxy-protocol.js';
-import { SessionStream } from './session-stream.js';
+import { SessionStream } from '../delivery/session-stream.js';
 
 export interface TcpOptions {
   ctx: Context;

@@ -240,7 +240,7 @@ export function usage(): string {
   return [
     'Usage: npm run bench -- [options]',
     '',
-    'Starts its own redis-server and the built server (npm run build, then node dist/transports/node.js)',
+    'Starts its own redis-server and the built server (npm run build, then node dist/entries/node.js)',
     'on free loopback ports for each scenario, drives them from separate driver processes over the public',
     'TCP and HTTP protocols, and writes results.json, summary.md and SVG plots under bench/results/.',
     '',

@@ -206,8 +206,8 @@ export function nodeVersion(path: string): string {
 }
 
 /**
- * The built server as an operator runs it: `node dist/transports/node.js`
- * from the server checkout, on the given node binary (the runtime under
+ * The built server as an operator runs it: `node dist/entries/node.js`
+ * (package.json's `bin.server`) from the server checkout, on the given node binary (the runtime under
  * comparison), limits that would throttle a benchmark off, a long inactivity
  * timeout so nobody is logged out mid-run.
  */
@@ -217,7 +217,7 @@ export async function startServer(root: string, node: string, redisUrl: string, 
     const tcpPort = await freePort();
     const httpPort = await freePort();
     const args = [
-      join('dist', 'transports', 'node.js'),
+      serverEntry(root),
       String(tcpPort), '60', String(timeoutSeconds),
       '--host', '127.0.0.1', '--http-port', String(httpPort), '--redis', redisUrl, '--credentials', credentials,
       '--command-rate', '0', '--login-rate', '0', '--byte-rate', '0',
@@ -232,6 +232,15 @@ export async function startServer(root: string, node: string, redisUrl: string, 
     }
   }
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+/**
+ * The built server's entry in a checkout, as its package.json names it
+ * (`bin.server`): a baseline checkout from before a file moved still runs.
+ */
+export function serverEntry(root: string): string {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin?: { server?: string } };
+  return pkg.bin?.server ?? join('dist', 'entries', 'node.js');
 }
 
 /** Paths in a checkout that are not sources: never copied into a snapshot. */
@@ -252,7 +261,7 @@ export async function buildSnapshot(root: string): Promise<string> {
   const child = start('npm run build', 'npm', ['run', 'build'], dir);
   await child.exited;
   if (child.child.exitCode !== 0) throw new Error(`npm run build failed in a snapshot of ${root}:\n${child.output()}`);
-  if (!existsSync(join(dir, 'dist', 'transports', 'node.js'))) throw new Error(`npm run build in a snapshot of ${root} made no dist/transports/node.js`);
+  if (!existsSync(join(dir, serverEntry(dir)))) throw new Error(`npm run build in a snapshot of ${root} made no ${serverEntry(dir)}`);
   return dir;
 }
 

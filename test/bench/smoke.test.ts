@@ -60,7 +60,7 @@ describe('npm run bench', () => {
     expect(results.users).toContain('scrypt');
     expect(results.runs).toHaveLength(1);
     const [run] = results.runs;
-    expect(run.measured).toContain('dist/transports/node.js');
+    expect(run.measured).toContain('dist/entries/node.js');
     expect(run.scenarios.map((s: { scenario: number }) => s.scenario)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     for (const s of run.scenarios) {
       // Smoke sizes finish in seconds; a deadline (30 s a scenario) reached here means the bench or the server is stuck.

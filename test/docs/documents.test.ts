@@ -50,7 +50,7 @@ function helpFlags(help: string): HelpFlag[] {
 
 describe('README: configuration', () => {
   it('the table lists every option of --help, with its environment variable and default, and nothing else', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'transports', 'node.ts'), '--help'], { cwd: root });
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'entries', 'node.ts'), '--help'], { cwd: root });
     const help = helpFlags(stdout);
     expect(help.length).toBeGreaterThan(20);
     const documented = table(readme, '## Configuration').map(([flag, env, defaultValue]) => ({

@@ -4,7 +4,7 @@ import { dispatch } from '../../handlers/registry.js';
 import type { Caller, Config, Context, Reply } from '../../handlers/types.js';
 import { formatCursor, parseCursor, type Cursor } from '../../state/cursor.js';
 import { RedisState } from '../../state/redis.js';
-import { merge } from '../../transports/feed.js';
+import { merge } from '../../delivery/feed.js';
 import { FakeClock, sampleUsers, testContext } from '../support/context.js';
 
 /** An event as a client receives it (SPEC section 4): `type`, `text`, `id`, `at` and its own fields. */

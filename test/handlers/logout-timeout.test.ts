@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sweepIdleSessions } from '../../handlers/timeout.js';
+import { sweepIdleSessions } from '../../handlers/sweep.js';
 import { Server } from './harness.js';
 
 describe('logout', () => {

@@ -1,6 +1,6 @@
 import type { Config } from '../../handlers/types.js';
 import type { RedisState } from '../../state/redis.js';
-import { startReplica, type ReplicaOptions } from '../../transports/replica.js';
+import { startReplica, type ReplicaOptions } from '../../entries/replica.js';
 import { freePort } from './ports.js';
 import { testContext } from './context.js';
 

@@ -20,7 +20,7 @@ export interface RunningServer {
 }
 
 /**
- * Starts the real server (`transports/node.ts`) on free loopback ports and
+ * Starts the real server (`entries/node.ts`) on free loopback ports and
  * waits for its start-up banner. `args` are extra arguments (positional
  * block_duration/timeout come after the port: pass them as `positional`).
  */
@@ -36,7 +36,7 @@ export async function startServer(
     [
       '--import',
       'tsx',
-      join(root, 'transports', 'node.ts'),
+      join(root, 'entries', 'node.ts'),
       String(tcpPort),
       ...(options.positional ?? []),
       '--http-port',

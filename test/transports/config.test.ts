@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseArgs, UsageError } from '../../transports/args.js';
-import { parseCredentials } from '../../transports/credentials.js';
+import { parseArgs, UsageError } from '../../entries/args.js';
+import { parseCredentials } from '../../entries/credentials.js';
 import { TrustedProxies } from '../../transports/addresses.js';
 import { parseProxyV2 } from '../../transports/proxy-protocol.js';
 

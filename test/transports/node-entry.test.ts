@@ -67,7 +67,7 @@ describe('npm start arguments', () => {
   });
 
   it('prints the usage and exits 2 on a wrong argument', async () => {
-    const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'transports', 'node.ts'), 'notaport'], {
+    const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'entries', 'node.ts'), 'notaport'], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

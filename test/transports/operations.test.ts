@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { importUsers } from '../../handlers/users.js';
-import { createLogger } from '../../transports/log.js';
+import { createLogger } from '../../entries/log.js';
 import { parsePrometheus, sampleValue } from '../support/prometheus.js';
 import { startTestReplica } from '../support/replica.js';
 import { TcpClient } from '../support/tcp-client.js';

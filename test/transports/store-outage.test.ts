@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Replica } from '../../transports/replica.js';
+import type { Replica } from '../../entries/replica.js';
 import { openState } from '../../state/connect.js';
 import { startTestReplica } from '../support/replica.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';

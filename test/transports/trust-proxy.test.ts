@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseProxyRange, TrustedProxies } from '../../transports/addresses.js';
-import { parseArgs, UsageError } from '../../transports/args.js';
+import { parseArgs, UsageError } from '../../entries/args.js';
 
 describe('--trust-proxy (SPEC section 7): addresses and CIDR ranges', () => {
   it('parses single addresses and ranges of both families', () => {

@@ -13,7 +13,7 @@ function users(...args: string[]): Promise<{ code: number | null; out: string }>
 
 function usersWith(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number | null; out: string }> {
   // node with tsx as a loader: one process per run, not tsx's wrapper and its node.
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'transports', 'users.ts'), ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'entries', 'users.ts'), ...args], {
     cwd: root,
     env: { ...process.env, REDIS_URL: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

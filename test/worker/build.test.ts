@@ -6,9 +6,9 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../handlers/types.js';
 import { loadScripts } from '../../state/scripts.js';
-import { flags } from '../../transports/args.js';
-import { workerFilesModule } from '../../transports/worker-build.js';
-import { workerOptions, workerVars } from '../../transports/worker-config.js';
+import { flags } from '../../entries/args.js';
+import { workerFilesModule } from '../../entries/worker-build.js';
+import { workerOptions, workerVars } from '../../entries/worker-config.js';
 import { root } from '../support/server.js';
 import { quietWranglerEnv, wranglerBin } from './wrangler.js';
 

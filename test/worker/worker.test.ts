@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newSecret, scryptPasswords } from '../../handlers/passwords.js';
-import { sweepIdleSessions } from '../../handlers/timeout.js';
+import { sweepIdleSessions } from '../../handlers/sweep.js';
 import { defaultConfig, type Context } from '../../handlers/types.js';
 import { importUsers } from '../../handlers/users.js';
 import { openState } from '../../state/connect.js';
@@ -9,7 +9,7 @@ import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { httpApi, startWorker, type RunningWorker } from './wrangler.js';
 
 /**
- * The Worker (transports/worker.ts) in local workerd under `wrangler dev`,
+ * The Worker (entries/worker.ts) in local workerd under `wrangler dev`,
  * on a real redis-server: the HTTP transport's behaviours (SPEC section 4),
  * its long-poll woken by polling the streams' heads, and the inactivity
  * timeout through the scheduled handler (the Cron Trigger).
@@ -218,7 +218,7 @@ describe('inactivity timeout through the scheduled handler', () => {
       expect(await store.idleCandidates(Date.now() - timeout * 1000, 500)).toContain('vader');
     }, WAIT);
 
-    // A Node replica's sweep (handlers/timeout.ts, as transports/sweeper.ts runs it) on the
+    // A Node replica's sweep (handlers/sweep.ts, as entries/sweeper.ts runs it) on the
     // same store, held right after it has read its candidates, vader among them.
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));

@@ -1,6 +1,6 @@
-import { fail, ok, texts } from './replies.js';
-import type { Handler } from './types.js';
-import { isUsername } from './users.js';
+import { fail, ok, texts } from '../replies.js';
+import type { Handler } from '../types.js';
+import { isUsername } from '../users.js';
 
 /** unblock <user>: reverses block. */
 export const unblock: Handler = async (ctx, [target], session) => {

@@ -1,5 +1,5 @@
-import { fail, texts } from './replies.js';
-import type { Handler } from './types.js';
+import { fail, texts } from '../replies.js';
+import type { Handler } from '../types.js';
 
 /*
  * private and stopprivate travel peer to peer, never through the server; the

@@ -1,6 +1,6 @@
-import { fail, ok, texts } from './replies.js';
-import type { Handler } from './types.js';
-import { isUsername } from './users.js';
+import { fail, ok, texts } from '../replies.js';
+import type { Handler } from '../types.js';
+import { isUsername } from '../users.js';
 
 /** block <user>: the target is not told. */
 export const block: Handler = async (ctx, [target], session) => {

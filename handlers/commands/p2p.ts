@@ -1,5 +1,5 @@
-import { fail, ok, texts } from './replies.js';
-import type { Handler } from './types.js';
+import { fail, ok, texts } from '../replies.js';
+import type { Handler } from '../types.js';
 
 /**
  * p2p [<host>] <port>: the command-line client advertises where it accepts

@@ -1,12 +1,12 @@
 import { serve } from '@hono/node-server';
 import type { Server as NetServer } from 'node:net';
 import type { Context } from '../handlers/types.js';
-import { TrustedProxies } from './addresses.js';
-import { createHttpApp } from './http.js';
-import { Live } from './live.js';
-import { Metrics } from './metrics.js';
+import { TrustedProxies } from '../transports/addresses.js';
+import { createHttpApp } from '../transports/http.js';
+import { Live } from '../delivery/live.js';
+import { Metrics } from '../transports/metrics.js';
 import { startSweeper } from './sweeper.js';
-import { createTcpServer, type TcpStats } from './tcp.js';
+import { createTcpServer, type TcpStats } from '../transports/tcp.js';
 
 export interface ReplicaOptions {
   ctx: Context;

@@ -1,5 +1,5 @@
 /**
- * The module transports/worker-build.ts generates for the Worker's bundle
+ * The module entries/worker-build.ts generates for the Worker's bundle
  * (into .wrangler/, at build time, so it is not there for the type check).
  */
 declare module '*/worker-files.js' {

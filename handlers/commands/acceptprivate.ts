@@ -1,6 +1,6 @@
-import { encode } from './events.js';
-import { fail, ok, texts } from './replies.js';
-import type { Handler } from './types.js';
+import { encode } from '../events.js';
+import { fail, ok, texts } from '../replies.js';
+import type { Handler } from '../types.js';
 
 /**
  * acceptprivate <user>: answers a pending request. Only now does the

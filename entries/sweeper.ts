@@ -1,6 +1,6 @@
-import { sweepIdleSessions } from '../handlers/timeout.js';
+import { sweepIdleSessions } from '../handlers/sweep.js';
 import type { Context } from '../handlers/types.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../transports/metrics.js';
 
 /**
  * Runs the inactivity sweep every `intervalMs` on this replica. Every replica

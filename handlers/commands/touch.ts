@@ -1,5 +1,5 @@
-import { ok } from './replies.js';
-import type { Handler } from './types.js';
+import { ok } from '../replies.js';
+import type { Handler } from '../types.js';
 
 /**
  * touch: the command-line client's way of saying the user did something the

@@ -1,6 +1,6 @@
-import { encode } from './events.js';
-import { fail, ok, texts } from './replies.js';
-import type { Handler } from './types.js';
+import { encode } from '../events.js';
+import { fail, ok, texts } from '../replies.js';
+import type { Handler } from '../types.js';
 
 /** declineprivate <user>: answers a pending request with no. */
 export const declineprivate: Handler = async (ctx, [requester], session) => {

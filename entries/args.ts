@@ -1,6 +1,6 @@
 import { parseArgs as parseCommandLine } from 'node:util';
 import { defaultConfig, type Config, type LogLevel } from '../handlers/types.js';
-import { parseProxyRange } from './addresses.js';
+import { parseProxyRange } from '../transports/addresses.js';
 import { logFormats, logLevels, type LogFormat } from './log.js';
 
 /** Everything the Node entry needs to start, from arguments and environment. */

@@ -1,7 +1,7 @@
-import { encode } from './events.js';
-import { fail, ok, texts } from './replies.js';
-import type { Handler } from './types.js';
-import { isUsername } from './users.js';
+import { encode } from '../events.js';
+import { fail, ok, texts } from '../replies.js';
+import type { Handler } from '../types.js';
+import { isUsername } from '../users.js';
 
 /**
  * startprivate <user> (SPEC section 5): asks the other user for a direct

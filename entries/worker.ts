@@ -1,16 +1,16 @@
 import { Redis } from 'ioredis';
 import { newSecret, scryptPasswords } from '../handlers/passwords.js';
 import { fail, httpStatus, texts } from '../handlers/replies.js';
-import { sweepIdleSessions } from '../handlers/timeout.js';
+import { sweepIdleSessions } from '../handlers/sweep.js';
 import type { Context, Logger } from '../handlers/types.js';
 import { RedisState } from '../state/redis.js';
 import { useBundledScripts } from '../state/scripts.js';
-// Generated at build time by transports/worker-build.ts (wrangler.toml [build]).
+// Generated at build time by entries/worker-build.ts (wrangler.toml [build]).
 import { scripts, webFiles } from '../.wrangler/generated/worker-files.js';
-import { createHttpApp } from './http.js';
-import { Metrics } from './metrics.js';
-import { PolledWakeups } from './wakeups.js';
-import type { WebFiles } from './web.js';
+import { createHttpApp } from '../transports/http.js';
+import { Metrics } from '../transports/metrics.js';
+import { PolledWakeups } from '../delivery/wakeups.js';
+import type { WebFiles } from '../transports/web.js';
 import { logLevels, workerOptions, type WorkerOptions } from './worker-config.js';
 
 /** The few Workers runtime types this entry uses (no @cloudflare/workers-types dependency). */

@@ -1,7 +1,7 @@
-import { encode } from './events.js';
+import { encode } from '../events.js';
 import { tooLong } from './message.js';
-import { ok, texts } from './replies.js';
-import type { Handler } from './types.js';
+import { ok, texts } from '../replies.js';
+import type { Handler } from '../types.js';
 
 /**
  * broadcast <text>: to every online user but the sender, skipping those who

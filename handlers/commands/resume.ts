@@ -1,7 +1,7 @@
-import { formatCursor, parseCursor } from '../state/cursor.js';
+import { formatCursor, parseCursor } from '../../state/cursor.js';
 import { tokenUser } from './login.js';
-import { fail, ok, texts } from './replies.js';
-import type { Handler } from './types.js';
+import { fail, ok, texts } from '../replies.js';
+import type { Handler } from '../types.js';
 
 /**
  * resume <token> [<cursor>] (SPEC section 2): re-attaches a live session to a

@@ -1,5 +1,5 @@
-import { ok } from './replies.js';
-import type { Handler } from './types.js';
+import { ok } from '../replies.js';
+import type { Handler } from '../types.js';
 
 /**
  * `users` without the caller and without `blockers` (those who blocked the

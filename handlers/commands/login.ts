@@ -1,8 +1,8 @@
-import { formatCursor } from '../state/cursor.js';
-import { announce } from './presence.js';
-import { fail, ok, texts } from './replies.js';
-import type { Handler } from './types.js';
-import { isUsername } from './users.js';
+import { formatCursor } from '../../state/cursor.js';
+import { announce } from '../presence.js';
+import { fail, ok, texts } from '../replies.js';
+import type { Handler } from '../types.js';
+import { isUsername } from '../users.js';
 
 /**
  * login <username> <password> (SPEC section 2). The address guard runs first

@@ -1,7 +1,7 @@
-import { encode } from './events.js';
-import { fail, ok, texts } from './replies.js';
-import type { Context, Handler, Reply } from './types.js';
-import { isUsername } from './users.js';
+import { encode } from '../events.js';
+import { fail, ok, texts } from '../replies.js';
+import type { Context, Handler, Reply } from '../types.js';
+import { isUsername } from '../users.js';
 
 /**
  * The message length rule shared by message and broadcast, in characters
