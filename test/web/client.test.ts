@@ -247,6 +247,78 @@ describe('the input line', () => {
     await yoda.line('> message luke whoels').waitFor();
     await luke.line('yoda: whoels').waitFor();
   }, 60_000);
+
+  it("learns the verbs from the server's GET /commands, not from a list of its own", async () => {
+    // A blank page first, so that the route is in place before the client loads.
+    const leia = await WebUser.open(browser.browser, 'data:text/html,');
+    webUsers.push(leia);
+    // The server's table with a verb added and `whoelse` left out, as a server
+    // whose table differs from any list the page could carry would send it.
+    let served = 0;
+    await leia.page.route('**/commands', async (route) => {
+      const response = await route.fetch();
+      const { commands } = (await response.json()) as { commands: { verb: string; synopsis: string; session: boolean }[] };
+      served += 1;
+      await route.fulfill({
+        response,
+        json: { commands: [...commands.filter((c) => c.verb !== 'whoelse'), { verb: 'frobnicate', synopsis: 'frobnicate <thing>', session: true }] },
+      });
+    });
+    await leia.page.goto(`${server.http}/`);
+    await leia.login('leia', 'alderaan');
+    const chewy = await web('chewy', 'wookie');
+    await leia.person('chewy').waitFor();
+    // The server does not know `frobnicate`: an invalid command, answered 400.
+    leia.expectFailedRequests('/command', 400);
+
+    // With chewy in "To", a line starting with the added verb goes as typed...
+    const sent = leia.page.waitForRequest((r) => new URL(r.url()).pathname === '/command' && r.postData() === 'frobnicate the widget');
+    await leia.type('frobnicate the widget', 'chewy');
+    await sent;
+    await leia.line('> frobnicate the widget').waitFor();
+    await leia.line('Error. Invalid command').waitFor();
+    // ...and a line starting with the verb left out is a message to chewy.
+    await leia.type('whoelse is here?', 'chewy');
+    await leia.line('> message chewy whoelse is here?').waitFor();
+    await chewy.line('leia: whoelse is here?').waitFor();
+    // Messages arrive in order: had the first line been sent as one, it would be there.
+    expect((await chewy.lines()).filter((line) => line.includes('frobnicate'))).toEqual([]);
+    expect(served).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
+  it('while the verbs cannot be had, sends a line for a user in "To" as typed, never as a message, and asks again', async () => {
+    const lando = await WebUser.open(browser.browser, 'data:text/html,');
+    webUsers.push(lando);
+    let asked = 0;
+    await lando.page.route('**/commands', (route) => {
+      asked += 1;
+      return route.abort('failed');
+    });
+    lando.expectFailedRequests('/commands', /^net::ERR_FAILED$/);
+    lando.expectFailedRequests('/command', 400);
+    await lando.page.goto(`${server.http}/`);
+    await lando.login('lando', 'cloudcity');
+    const obiwan = await web('obiwan', 'kenobi');
+    await lando.person('obiwan').waitFor();
+    await eventually(async () => asked >= 1, () => `asked ${asked} times`);
+
+    // Unknown verbs: asked once more, then sent as typed, for the server to judge.
+    const before = asked;
+    await lando.type('hello there', 'obiwan');
+    await lando.line('> hello there').waitFor();
+    await lando.line('Error. Invalid command').waitFor();
+    expect(asked).toBe(before + 1);
+    // A real command line still works as one.
+    await lando.type('message obiwan typed in full', 'obiwan');
+    await obiwan.line('lando: typed in full').waitFor();
+    expect((await obiwan.lines()).filter((line) => line.includes('hello there'))).toEqual([]);
+
+    // Once the server answers, the next line learns the verbs and is a message again.
+    await lando.page.unroute('**/commands');
+    await lando.type('hello again', 'obiwan');
+    await lando.line('> message obiwan hello again').waitFor();
+    await obiwan.line('lando: hello again').waitFor();
+  }, 60_000);
 });
 
 describe('reconnecting', () => {

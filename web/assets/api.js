@@ -33,6 +33,14 @@ export function command(token, line) {
   });
 }
 
+/**
+ * The server's commands: { commands: [{ verb, synopsis, session }, ...] }.
+ * Given up after a few seconds: lines the user typed may be waiting for it.
+ */
+export function commands() {
+  return call('/commands', { signal: AbortSignal.timeout(5000) });
+}
+
 export function logout(token) {
   return call('/logout', { method: 'POST', headers: bearer(token) });
 }

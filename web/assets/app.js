@@ -4,7 +4,7 @@
 // its own (connection, gap, declined private chat) say what the page did.
 
 import * as api from './api.js';
-import { blockTarget, commandLine } from './composer.js';
+import { blockTarget, commandLine, knowsVerbs, learnVerbs } from './composer.js';
 import { backoff, startPoller } from './poller.js';
 import * as store from './store.js';
 import { lineElement, optionElement, personElement } from './view.js';
@@ -56,10 +56,11 @@ ui.loginForm.addEventListener('submit', (e) => {
 });
 ui.composer.addEventListener('submit', (e) => {
   e.preventDefault();
-  const line = commandLine(ui.line.value, ui.to.value);
-  if (line === null) return;
+  const text = ui.line.value;
+  const to = ui.to.value;
+  if (text.trim() === '') return;
   ui.line.value = '';
-  void send(line);
+  submit(text, to);
 });
 ui.logout.addEventListener('click', () => void send('logout'));
 ui.again.addEventListener('click', () => showLogin(''));
@@ -93,6 +94,9 @@ ui.newLines.addEventListener('click', () => {
 new ResizeObserver(() => {
   if (following) scrollToEnd();
 }).observe(ui.log);
+
+// The server's verbs, which tell a command from a message (composer.js).
+void learnVerbs(api.commands);
 
 const saved = store.loadSession();
 if (saved) {
@@ -235,6 +239,31 @@ function onEvent(event) {
     default:
       if (event.text) addLine({ kind: 'notice', text: event.text, at: event.at });
   }
+}
+
+/** Lines waiting for the server's verbs: settles once they have been sent. */
+let held = null;
+
+/**
+ * Sends what the user typed. A line for a user in "To" needs the server's
+ * verbs to tell a command from a message: if they have not arrived, it asks
+ * once more first (composer.js says what happens if that fails too). Lines
+ * typed meanwhile wait behind it, so they go in the order typed.
+ */
+function submit(text, to) {
+  if (!held && (to.trim() === '' || knowsVerbs())) {
+    void send(commandLine(text, to));
+    return;
+  }
+  const mine = (held ?? Promise.resolve())
+    .then(() => (to.trim() === '' ? true : learnVerbs(api.commands)))
+    .then(() => {
+      void send(commandLine(text, to));
+    });
+  held = mine;
+  void mine.finally(() => {
+    if (held === mine) held = null;
+  });
 }
 
 /**

@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commands } from '../../handlers/registry.js';
+import { startTestReplica } from '../support/replica.js';
+
+/*
+ * GET /commands (PROTOCOL.md section 9.7): the server's command table, from
+ * which a client such as the web page learns the verbs instead of keeping a
+ * copy that a new command would leave behind.
+ */
+
+type Replica = Awaited<ReturnType<typeof startTestReplica>>;
+let t: Replica;
+
+beforeAll(async () => {
+  t = await startTestReplica();
+});
+
+afterAll(async () => {
+  await t.replica.close();
+});
+
+describe('GET /commands', () => {
+  it("lists exactly the registry's commands, in table order: verb, synopsis, session", async () => {
+    const res = await fetch(`${t.http.base}/commands`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    expect(res.headers.get('cache-control')).toBe('public, max-age=300');
+    const body = (await res.json()) as { commands: { verb: string; synopsis: string; session: boolean }[] };
+    expect(body).toEqual({
+      commands: commands.map((row) => ({ verb: row.verb, synopsis: row.synopsis, session: row.session })),
+    });
+    // Spelled out for a few rows, so the test does not only compare the table with itself.
+    expect(body.commands[0]).toEqual({ verb: 'login', synopsis: 'login <username> <password>', session: false });
+    expect(body.commands).toContainEqual({ verb: 'whoelsesince', synopsis: 'whoelsesince <seconds>', session: true });
+    expect(new Set(body.commands.map((c) => c.verb)).size).toBe(commands.length);
+  });
+
+  it('lists the verbs the server runs, and only those', async () => {
+    const body = (await (await fetch(`${t.http.base}/commands`)).json()) as { commands: { verb: string }[] };
+    for (const { verb } of body.commands) {
+      // Without a token: a known verb gets a usage or not-logged-in answer, never "invalid command".
+      const reply = await t.http.command('no-such-token', verb);
+      expect(reply.body.error, verb).not.toBe('invalid_command');
+    }
+    const unknown = await t.http.command('no-such-token', 'frobnicate');
+    expect(unknown.body).toMatchObject({ ok: false, error: 'invalid_command' });
+  });
+
+  it('needs no token, and answers the same with one', async () => {
+    const login = await t.http.login('yoda', 'wise');
+    expect(login.body).toMatchObject({ ok: true });
+    const res = await fetch(`${t.http.base}/commands`, { headers: { authorization: `Bearer ${String(login.body.token)}` } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { commands: unknown[] }).commands).toHaveLength(commands.length);
+    await t.http.command(String(login.body.token), 'logout');
+  });
+});
