@@ -1,6 +1,6 @@
 import type { Context } from '../handlers/types.js';
-import type { Cursor } from '../state/cursor.js';
-import type { EventPage, LobbyEvent, StoredEvent } from '../state/index.js';
+import { Cursor } from '../state/cursor.js';
+import type { EventPage, StoredEvent } from '../state/index.js';
 import type { Wakeups } from './wakeups.js';
 
 /** An event on its way to a session: its encoded JSON and the cursor after it (its id). */
@@ -18,19 +18,19 @@ export interface FeedPage {
   gap: boolean;
   /** More may follow at once: a stream filled its page. */
   more: boolean;
+  /** The last event is the session's session_end: nothing follows it. */
+  ended: boolean;
 }
 
-/**
- * When an event happened, from its encoding. Every encoded event has a
- * top-level `"at"`; a `,"at":` inside a string value would need its quote
- * escaped, so the first match is the field itself.
- */
-function eventTime(json: string): number {
-  const m = /,"at":(\d+)/.exec(json);
-  return m ? Number(m[1]) : 0;
+/** An event's line as its client gets it: its JSON with its id (the cursor after it) added, `{...,"id":"17-4"}`. */
+export function eventLine(json: string, cursor: Cursor): string {
+  return `${json.slice(0, -1)},"id":"${cursor}"}`;
 }
 
-const sessionEnd = '{"type":"session_end"';
+/** A session's last event: nothing after it is passed on, and its connection closes. */
+export function endsSession(event: StoredEvent): boolean {
+  return event.kind === 'session_end';
+}
 
 /**
  * Merges a user's inbox events and lobby events after `start` in time order,
@@ -39,25 +39,25 @@ const sessionEnd = '{"type":"session_end"';
  * far both streams have been read once it is passed on, so a client that
  * resumes from any event's id gets exactly what followed it.
  */
-export function merge(user: string, start: Cursor, inbox: StoredEvent[], lobby: LobbyEvent[]): { events: OutEvent[]; cursor: Cursor; ended: boolean } {
+export function merge(user: string, start: Cursor, inbox: StoredEvent[], lobby: StoredEvent[]): { events: OutEvent[]; cursor: Cursor; ended: boolean } {
   const events: OutEvent[] = [];
-  let { inbox: i, lobby: l } = start;
+  let cursor = start;
   let a = 0;
   let b = 0;
   while (a < inbox.length || b < lobby.length) {
-    const takeInbox = b >= lobby.length || (a < inbox.length && eventTime(inbox[a].json) <= eventTime(lobby[b].json));
+    const takeInbox = b >= lobby.length || (a < inbox.length && inbox[a].at <= lobby[b].at);
     if (takeInbox) {
       const event = inbox[a++];
-      i = event.id;
-      events.push({ json: event.json, cursor: { inbox: i, lobby: l } });
-      if (event.json.startsWith(sessionEnd)) return { events, cursor: { inbox: i, lobby: l }, ended: true };
+      cursor = cursor.withInbox(event.id);
+      events.push({ json: event.json, cursor });
+      if (endsSession(event)) return { events, cursor, ended: true };
     } else {
       const event = lobby[b++];
-      l = event.id;
-      if (!event.skip.includes(user)) events.push({ json: event.json, cursor: { inbox: i, lobby: l } });
+      cursor = cursor.withLobby(event.id);
+      if (!event.skip.includes(user)) events.push({ json: event.json, cursor });
     }
   }
-  return { events, cursor: { inbox: i, lobby: l }, ended: false };
+  return { events, cursor, ended: false };
 }
 
 /**
@@ -80,10 +80,7 @@ export async function readFeed(
     tail ? null : ctx.state.readLobby(after.lobby, limit),
   ]);
   // Where each stream's read really started: a trimmed backlog moves it up.
-  const start = {
-    inbox: inboxPage ? startOf(inboxPage) : after.inbox,
-    lobby: lobbyPage ? startOf(lobbyPage) : after.lobby,
-  };
+  const start = new Cursor(inboxPage ? startOf(inboxPage) : after.inbox, lobbyPage ? startOf(lobbyPage) : after.lobby);
   const lobbyEvents = tail ?? lobbyPage!.events;
   const merged = merge(user, start, inboxPage?.events ?? [], lobbyEvents);
   return {
@@ -91,6 +88,7 @@ export async function readFeed(
     cursor: merged.cursor,
     gap: Boolean(inboxPage?.gap || lobbyPage?.gap),
     more: !merged.ended && ((inboxPage?.events.length ?? 0) >= limit || lobbyEvents.length >= limit),
+    ended: merged.ended,
   };
 }
 

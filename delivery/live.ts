@@ -1,4 +1,4 @@
-import type { LobbyEvent, State } from '../state/index.js';
+import type { State, StoredEvent } from '../state/index.js';
 import { LobbyTail } from './lobby-tail.js';
 import type { Wakeups } from './wakeups.js';
 
@@ -6,7 +6,7 @@ import type { Wakeups } from './wakeups.js';
  * What wakes a listener: a new event in the user's inbox, a new lobby event,
  * or `resync` when wake-ups may have been missed and it should read again.
  */
-export type Wake = { kind: 'inbox'; id: number; json: string } | { kind: 'lobby'; event: LobbyEvent } | { kind: 'resync' };
+export type Wake = { kind: 'inbox'; event: StoredEvent } | { kind: 'lobby'; event: StoredEvent } | { kind: 'resync' };
 export type WakeHandler = (wake: Wake) => void;
 
 interface Watched {
@@ -37,9 +37,9 @@ export class Live implements Wakeups {
     lobbyTail = 1024,
   ) {
     this.lobby = new LobbyTail(lobbyTail);
-    state.onWake((user, id, json) => {
+    state.onWake((user, event) => {
       const entry = this.watched.get(user);
-      if (entry) for (const listener of entry.listeners) listener({ kind: 'inbox', id, json });
+      if (entry) for (const listener of entry.listeners) listener({ kind: 'inbox', event });
     });
     state.onLobby((event) => {
       this.lobby.push(event);
@@ -111,10 +111,5 @@ export class Live implements Wakeups {
   wakeAll(wake: Wake = { kind: 'resync' }): void {
     // A Set may lose members while iterated (a listener that stops itself): safe.
     for (const entry of this.watched.values()) for (const listener of entry.listeners) listener(wake);
-  }
-
-  /** Number of users this replica currently listens for. */
-  get users(): number {
-    return this.watched.size;
   }
 }

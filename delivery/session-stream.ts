@@ -1,7 +1,6 @@
-import { withId } from '../handlers/events.js';
 import type { Context } from '../handlers/types.js';
-import { formatCursor, type Cursor } from '../state/cursor.js';
-import { readFeed, type OutEvent } from './feed.js';
+import type { Cursor } from '../state/cursor.js';
+import { endsSession, eventLine, readFeed, type OutEvent } from './feed.js';
 import type { Live, Wake } from './live.js';
 
 /** Where a session's events go: a TCP connection. */
@@ -10,8 +9,6 @@ export interface StreamSink {
   write(line: string): boolean;
   /** The session's session_end was written: its last event. */
   ended(): void;
-  /** Events after the cursor were trimmed away before they could be written. */
-  gap(): void;
   /** Reading the store failed: the connection should close so the client resumes. */
   failed(err: unknown): void;
 }
@@ -36,6 +33,8 @@ export class SessionStream {
   /** The socket is full: wait for `resume`. */
   private full = false;
   private stopped = false;
+  /** Events after the cursor were trimmed away before they could be written, and nobody was told yet. */
+  private gapUntold = false;
 
   constructor(
     private readonly ctx: Context,
@@ -62,6 +61,13 @@ export class SessionStream {
     this.stopListening = undefined;
   }
 
+  /** Whether events were trimmed away before they could be written since the last call (the next reply says so). */
+  takeGap(): boolean {
+    const gap = this.gapUntold;
+    this.gapUntold = false;
+    return gap;
+  }
+
   /** The socket drained: go on from the cursor. */
   resume(): void {
     if (!this.full) return;
@@ -73,9 +79,10 @@ export class SessionStream {
     if (this.stopped) return;
     const upToDate = !this.reading && !this.full;
     if (wake.kind === 'inbox') {
-      if (wake.id <= this.cursor.inbox) return;
-      if (upToDate && !this.inboxBehind && wake.id === this.cursor.inbox + 1) {
-        this.emit({ json: wake.json, cursor: { inbox: wake.id, lobby: this.cursor.lobby } });
+      const { event } = wake;
+      if (event.id <= this.cursor.inbox) return;
+      if (upToDate && !this.inboxBehind && event.id === this.cursor.inbox + 1) {
+        this.emit({ json: event.json, cursor: this.cursor.withInbox(event.id) }, endsSession(event));
         return;
       }
       this.inboxBehind = true;
@@ -83,7 +90,7 @@ export class SessionStream {
       const { event } = wake;
       if (event.id <= this.cursor.lobby) return;
       if (upToDate && event.id === this.cursor.lobby + 1) {
-        const cursor = { inbox: this.cursor.inbox, lobby: event.id };
+        const cursor = this.cursor.withLobby(event.id);
         if (event.skip.includes(this.user)) this.cursor = cursor;
         else this.emit({ json: event.json, cursor });
         return;
@@ -94,11 +101,11 @@ export class SessionStream {
     if (!this.full) void this.catchUp();
   }
 
-  /** Writes one event; false if the stream must pause (full socket or the session ended). */
-  private emit(event: OutEvent): boolean {
+  /** Writes one event; false if the stream must pause (full socket, or it was the session's last). */
+  private emit(event: OutEvent, last = false): boolean {
     this.cursor = event.cursor;
-    const accepted = this.sink.write(withId(event.json, formatCursor(event.cursor)) + '\n');
-    if (event.json.startsWith('{"type":"session_end"')) {
+    const accepted = this.sink.write(eventLine(event.json, event.cursor) + '\n');
+    if (last) {
       this.stop();
       this.sink.ended();
       return false;
@@ -119,11 +126,11 @@ export class SessionStream {
         const page = await readFeed(this.ctx, this.live, this.user, this.cursor, eventsPerRead, this.inboxBehind ? 'read' : 'unchanged');
         if (this.stopped) return;
         this.inboxBehind = false;
-        if (page.gap) this.sink.gap();
+        if (page.gap) this.gapUntold = true;
         let written = 0;
         for (const event of page.events) {
           written++;
-          if (!this.emit(event)) break;
+          if (!this.emit(event, page.ended && written === page.events.length)) break;
         }
         if (this.stopped) return;
         if (written < page.events.length || this.full) {

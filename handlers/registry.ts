@@ -1,4 +1,4 @@
-import { parseCursor, type Cursor } from '../state/cursor.js';
+import { Cursor } from '../state/cursor.js';
 import { takeToken } from './bucket.js';
 import { fail, texts } from './replies.js';
 import type { BoundSession, Caller, Context, Handler, Reply, SessionInfo } from './types.js';
@@ -10,6 +10,7 @@ import { login } from './commands/login.js';
 import { logout } from './commands/logout.js';
 import { message } from './commands/message.js';
 import { p2p } from './commands/p2p.js';
+import { ping } from './commands/ping.js';
 import { privateMessage, stopprivate } from './commands/private.js';
 import { resume } from './commands/resume.js';
 import { startprivate } from './commands/startprivate.js';
@@ -34,7 +35,7 @@ const wordAndOptionalWord: ArgShape = (rest) => (/^[^ ]+( [^ ]+)?$/.test(rest) ?
 /** A token, then optionally a cursor the server handed out. */
 const tokenAndOptionalCursor: ArgShape = (rest) => {
   const args = wordAndOptionalWord(rest);
-  return args && (args.length === 1 || parseCursor(args[1])) ? args : null;
+  return args && (args.length === 1 || Cursor.parse(args[1])) ? args : null;
 };
 
 export interface CommandRow {
@@ -46,6 +47,12 @@ export interface CommandRow {
   session: boolean;
   /** Resets the inactivity timer (SPEC section 2). */
   activity: boolean;
+  /**
+   * A person types it (the CLI and the web client pass it on as typed);
+   * otherwise a client sends it by itself (login, resume, p2p, touch, ping,
+   * the answers to a private-chat request).
+   */
+  typed: boolean;
   handler: Handler;
 }
 
@@ -54,23 +61,30 @@ export interface CommandRow {
  * The dispatcher applies its columns once, for all commands.
  */
 export const commands: readonly CommandRow[] = [
-  { verb: 'login', synopsis: 'login <username> <password>', args: wordAndText, session: false, activity: false, handler: login },
-  { verb: 'resume', synopsis: 'resume <token> [<cursor>]', args: tokenAndOptionalCursor, session: false, activity: false, handler: resume },
-  { verb: 'message', synopsis: 'message <user> <text>', args: wordAndText, session: true, activity: true, handler: message },
-  { verb: 'broadcast', synopsis: 'broadcast <text>', args: text, session: true, activity: true, handler: broadcast },
-  { verb: 'whoelse', synopsis: 'whoelse', args: none, session: true, activity: true, handler: whoelse },
-  { verb: 'whoelsesince', synopsis: 'whoelsesince <seconds>', args: seconds, session: true, activity: true, handler: whoelsesince },
-  { verb: 'block', synopsis: 'block <user>', args: word, session: true, activity: true, handler: block },
-  { verb: 'unblock', synopsis: 'unblock <user>', args: word, session: true, activity: true, handler: unblock },
-  { verb: 'logout', synopsis: 'logout', args: none, session: true, activity: true, handler: logout },
-  { verb: 'startprivate', synopsis: 'startprivate <user>', args: word, session: true, activity: true, handler: startprivate },
-  { verb: 'acceptprivate', synopsis: 'acceptprivate <user>', args: word, session: true, activity: true, handler: acceptprivate },
-  { verb: 'declineprivate', synopsis: 'declineprivate <user>', args: word, session: true, activity: true, handler: declineprivate },
-  { verb: 'private', synopsis: 'private <user> <text>', args: wordAndText, session: true, activity: false, handler: privateMessage },
-  { verb: 'stopprivate', synopsis: 'stopprivate <user>', args: word, session: true, activity: false, handler: stopprivate },
-  { verb: 'p2p', synopsis: 'p2p [<host>] <port>', args: wordAndOptionalWord, session: true, activity: false, handler: p2p },
-  { verb: 'touch', synopsis: 'touch', args: none, session: true, activity: true, handler: touch },
+  { verb: 'login', synopsis: 'login <username> <password>', args: wordAndText, session: false, activity: false, typed: false, handler: login },
+  { verb: 'resume', synopsis: 'resume <token> [<cursor>]', args: tokenAndOptionalCursor, session: false, activity: false, typed: false, handler: resume },
+  { verb: 'message', synopsis: 'message <user> <text>', args: wordAndText, session: true, activity: true, typed: true, handler: message },
+  { verb: 'broadcast', synopsis: 'broadcast <text>', args: text, session: true, activity: true, typed: true, handler: broadcast },
+  { verb: 'whoelse', synopsis: 'whoelse', args: none, session: true, activity: true, typed: true, handler: whoelse },
+  { verb: 'whoelsesince', synopsis: 'whoelsesince <seconds>', args: seconds, session: true, activity: true, typed: true, handler: whoelsesince },
+  { verb: 'block', synopsis: 'block <user>', args: word, session: true, activity: true, typed: true, handler: block },
+  { verb: 'unblock', synopsis: 'unblock <user>', args: word, session: true, activity: true, typed: true, handler: unblock },
+  { verb: 'logout', synopsis: 'logout', args: none, session: true, activity: true, typed: true, handler: logout },
+  { verb: 'startprivate', synopsis: 'startprivate <user>', args: word, session: true, activity: true, typed: true, handler: startprivate },
+  { verb: 'acceptprivate', synopsis: 'acceptprivate <user>', args: word, session: true, activity: true, typed: false, handler: acceptprivate },
+  { verb: 'declineprivate', synopsis: 'declineprivate <user>', args: word, session: true, activity: true, typed: false, handler: declineprivate },
+  { verb: 'private', synopsis: 'private <user> <text>', args: wordAndText, session: true, activity: false, typed: true, handler: privateMessage },
+  { verb: 'stopprivate', synopsis: 'stopprivate <user>', args: word, session: true, activity: false, typed: true, handler: stopprivate },
+  { verb: 'p2p', synopsis: 'p2p [<host>] <port>', args: wordAndOptionalWord, session: true, activity: false, typed: false, handler: p2p },
+  { verb: 'touch', synopsis: 'touch', args: none, session: true, activity: true, typed: false, handler: touch },
+  { verb: 'ping', synopsis: 'ping', args: none, session: false, activity: false, typed: false, handler: ping },
 ];
+
+/**
+ * The long-poll (`GET /events`): not a command line, but its replies and
+ * metrics name it like one.
+ */
+export const pollVerb = 'events';
 
 const byVerb = new Map(commands.map((row) => [row.verb, row]));
 
@@ -94,7 +108,29 @@ export async function dispatch(ctx: Context, caller: Caller, line: string): Prom
   if (forbidden.test(line) || !line.isWellFormed()) return fail(verb, 'invalid_command', texts.invalidCharacters);
   const row = byVerb.get(verb);
   if (!row) return fail(verb, 'invalid_command', texts.invalidCommand);
-  const args = row.args(rest);
+  return execute(ctx, caller, row, row.args(rest));
+}
+
+/**
+ * Runs a command whose arguments arrive already apart (the fields of a JSON
+ * or form body), under the same rules as a command line.
+ */
+export async function dispatchArgs(ctx: Context, caller: Caller, verb: string, args: string[]): Promise<Reply> {
+  const row = byVerb.get(verb);
+  if (!row) return fail(verb, 'invalid_command', texts.invalidCommand);
+  if (args.some((arg) => forbidden.test(arg) || !arg.isWellFormed())) return fail(verb, 'invalid_command', texts.invalidCharacters);
+  const bytes = args.reduce((sum, arg) => sum + Buffer.byteLength(arg) + 1, verb.length);
+  if (bytes > ctx.config.maxLineBytes) return fail(verb, 'too_long', texts.lineTooLong(ctx.config.maxLineBytes));
+  // The same shape as the line would have: a word where the table wants a
+  // word (a username with a space is a usage error, never half a password).
+  const parsed = row.args(args.join(' '));
+  const same = parsed !== null && parsed.length === args.length && parsed.every((arg, k) => arg === args[k]);
+  return execute(ctx, caller, row, same ? args : null);
+}
+
+/** Applies the table's columns (session, rate limit, activity, usage), then the handler. */
+async function execute(ctx: Context, caller: Caller, row: CommandRow, args: string[] | null): Promise<Reply> {
+  const { verb } = row;
   try {
     let session: SessionInfo | null = null;
     let recording: Promise<void> | null = null;
@@ -126,9 +162,9 @@ export async function dispatch(ctx: Context, caller: Caller, line: string): Prom
 type Session = NonNullable<Caller['session']>;
 
 /** A request that carries a token: checked, rate-limited and touched in the store, where every replica sees it. */
-async function checkInStore(ctx: Context, verb: string, { user, token }: Session, touch: boolean): Promise<Reply | null> {
-  const check = await ctx.state.checkSession(user, token, ctx.clock.now(), {
-    touch,
+async function checkInStore(ctx: Context, verb: string, { user, token }: Session, activity: boolean): Promise<Reply | null> {
+  const check = await ctx.state.admitCommand(user, token, ctx.clock.now(), {
+    activity,
     rate: ctx.config.commandRate,
     burst: ctx.config.commandBurst,
   });
@@ -154,14 +190,8 @@ async function recordActivity(ctx: Context, { user, token }: Session, bound: Bou
   const now = ctx.clock.now();
   if (now - bound.touchedAt < activityIntervalMs) return;
   bound.touchedAt = now;
-  const cursor = bound.cursor();
   try {
-    await ctx.state.checkSession(user, token, now, {
-      touch: true,
-      rate: 0,
-      burst: 0,
-      set: { cursorInbox: String(cursor.inbox), cursorLobby: String(cursor.lobby) },
-    });
+    await ctx.state.recordActivity(user, token, now, bound.cursor());
   } catch (err) {
     bound.touchedAt = 0;
     ctx.log?.('warn', 'recording activity failed', { user, err });

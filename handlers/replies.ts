@@ -77,6 +77,18 @@ export const texts = {
   endShutdown: 'The server is shutting down. Reconnecting...',
 };
 
+/**
+ * A reply as the client gets it: without its effects, or the answer that
+ * stands in for it. The object itself when it has no effects (most replies).
+ */
+export function wireReply(reply: Reply): Record<string, unknown> {
+  const { effects } = reply;
+  if (!effects) return reply;
+  if (effects.answer) return effects.answer;
+  const { effects: _effects, ...wire } = reply;
+  return wire;
+}
+
 export function ok(cmd: string, text = '', fields: Record<string, unknown> = {}): Reply {
   return { type: 'reply', cmd, ok: true, text, ...fields };
 }

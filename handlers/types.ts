@@ -73,7 +73,7 @@ export interface Caller {
   address: string;
   /** The session this connection or request carries, if any. */
   session?: { user: string; token: string };
-  /** Set by a transport whose connection is bound to its session (TCP); see BoundSession. */
+  /** Set by a transport whose connection holds its session (TCP); see BoundSession. */
   bound?: BoundSession;
 }
 
@@ -101,19 +101,30 @@ export interface Reply {
   ok: boolean;
   error?: string;
   text: string;
+  /** What the transport does beside sending it; never sent (see `wireReply`). */
+  effects?: Effects;
   [field: string]: unknown;
+}
+
+/**
+ * What a reply asks of the transport that sends it, as fields, so that no
+ * transport reads meaning out of a reply's text or its verb.
+ */
+export interface Effects {
+  /** The reply opens or resumes this session: the connection holds it and streams its events from `cursor`. */
+  attach?: { user: string; token: string; cursor: Cursor };
+  /** A failed login attempt: a connection counts them and closes at the limit (SPEC section 2). */
+  failedLogin?: boolean;
+  /** The connection closes after this reply. */
+  close?: boolean;
+  /** What goes on the wire instead of the reply object (ping's `{"type":"pong"}`). */
+  answer?: Record<string, unknown>;
 }
 
 /** A session as a handler sees it, after the registry checked the token. */
 export interface SessionInfo {
   user: string;
   token: string;
-}
-
-export interface Command {
-  verb: string;
-  /** Arguments as parsed by the command's `parse`. */
-  args: string[];
 }
 
 export interface Handler {

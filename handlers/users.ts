@@ -20,3 +20,10 @@ export async function importUsers(ctx: Context, entries: { user: string; passwor
   }
   return added;
 }
+
+/** The user a session token names (tokens are `<user>:<secret>`), or null if it is not a token. */
+export function tokenUser(token: string): string | null {
+  const colon = token.indexOf(':');
+  const user = colon < 0 ? '' : token.slice(0, colon);
+  return isUsername(user) ? user : null;
+}

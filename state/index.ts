@@ -8,18 +8,30 @@
  */
 import type { Cursor } from './cursor.js';
 
-/** An event as stored in an inbox: its id (its position) and its encoded JSON. */
-export interface StoredEvent {
-  id: number;
+/**
+ * An event to store: its encoded JSON, with its kind (the JSON's `type`) and
+ * time (its `at`) kept beside it, so that nothing reads the JSON to route or
+ * order an event.
+ */
+export interface NewEvent {
+  kind: string;
+  /** Milliseconds since the epoch. */
+  at: number;
   json: string;
 }
 
-/** A lobby event: its id (its position in the lobby), who must not get it, its encoded JSON. */
-export interface LobbyEvent {
+/**
+ * A stored event of either stream: its id (its position in the stream), its
+ * kind and time, who must not get it (lobby events: the subject's blocked
+ * users, a broadcaster's blockers; always empty in an inbox), and its JSON.
+ */
+export interface StoredEvent extends NewEvent {
   id: number;
-  skip: string[];
-  json: string;
+  skip: readonly string[];
 }
+
+/** A lobby event (the same shape; its `skip` may name users). */
+export type LobbyEvent = StoredEvent;
 
 /** One read of a stream (an inbox or the lobby) after a position. */
 export interface Page<E> {
@@ -45,29 +57,30 @@ export interface LoginRecord {
 }
 
 export type OpenSessionResult =
-  | { ok: true; seen: number; page: { last: number; first: number } }
+  | {
+      ok: true;
+      /** Where the new session starts: after what the last session saw of the inbox, at the lobby head given. */
+      cursor: Cursor;
+      /** Stored events after that were trimmed away (more arrived while away than the backlog keeps). */
+      gap: boolean;
+    }
   | { ok: false; reason: 'invalid_user' | 'account_blocked' | 'already_logged_in' };
 
-export type SessionCheck =
-  | { ok: true; p2pHost: string; p2pPort: string; cursor: Cursor }
-  | { ok: false; reason: 'ended'; cursor: Cursor; ended: string }
-  | { ok: false; reason: 'none' | 'rate_limited' };
+/** Whether a command is admitted on a session (see admitCommand). */
+export type Admission = { ok: true } | { ok: false; reason: 'none' | 'ended' | 'rate_limited' };
 
-export interface SessionCheckOptions {
+export interface AdmitOptions {
   /** The command counts as activity: reset the idle timer. */
-  touch: boolean;
+  activity: boolean;
   /** Command rate limit per second (0 = none) and burst. */
   rate: number;
   burst: number;
-  /** Session fields to record with the check (peer-to-peer listener, a TCP connection's cursor). */
-  set?: Record<string, string>;
 }
 
 export interface Delivery {
   /** Sender whose block by the recipient refuses the event ('' = none). */
   from: string;
-  /** The encoded event. */
-  event: string;
+  event: NewEvent;
   /**
    * A direct message: stored for an offline recipient too, and closed with
    * `"offline":true|false` by the store. Otherwise refused when offline.
@@ -86,8 +99,8 @@ export interface EndSession {
   now: number;
   /** For timeouts: end it only if its last activity is at or before this. */
   idleSince?: number;
-  /** Encoded session_end event. */
-  event: string;
+  /** The session_end event. */
+  event: NewEvent;
 }
 
 export type EndSessionResult =
@@ -105,11 +118,11 @@ export type PollResult =
     }
   | { ok: false; reason: 'none' | 'ended' };
 
-/** Wake-ups: "user's inbox grew to `id`", with the new event attached. */
 /** What counting one failed login did (see countPasswordFailure). */
 export type FailureCount = 'counted' | 'locked' | 'still_locked' | 'none';
 
-export type WakeListener = (user: string, id: number, json: string) => void;
+/** Wake-ups: "user's inbox grew", with the new event attached. */
+export type WakeListener = (user: string, event: StoredEvent) => void;
 /** A script ran: its name, how long it took (seconds), whether it succeeded. */
 export type ScriptListener = (name: string, seconds: number, ok: boolean) => void;
 /** Wake-ups: "the lobby grew", with the new event attached. */
@@ -137,7 +150,17 @@ export interface State {
   // sessions
   /** Opens a session whose cursor starts at the user's `seen` inbox position and lobby position `lobbyHead`. */
   openSession(user: string, token: string, now: number, address: string, lobbyHead: number): Promise<OpenSessionResult>;
-  checkSession(user: string, token: string, now: number, options: SessionCheckOptions): Promise<SessionCheck>;
+  /**
+   * Admits one command on a session: checks the token, takes one from the
+   * session's command-rate bucket and, for activity, resets its idle timer.
+   */
+  admitCommand(user: string, token: string, now: number, options: AdmitOptions): Promise<Admission>;
+  /** The stored cursor of a session, live or ended, or null when the token is not the session's. */
+  sessionCursor(user: string, token: string): Promise<{ ended: boolean; cursor: Cursor } | null>;
+  /** Records activity at `now` and the cursor a connection has written up to, on a live session. */
+  recordActivity(user: string, token: string, now: number, cursor: Cursor): Promise<void>;
+  /** Records where a live session accepts peer-to-peer connections (`p2p`). */
+  setPeerListener(user: string, token: string, host: string, port: number): Promise<void>;
   endSession(user: string, end: EndSession, cap: number, retainMs: number): Promise<EndSessionResult>;
   /** The peer-to-peer listener a session advertised (`p2p`), or null. */
   peerListener(user: string): Promise<{ host: string; port: string } | null>;
@@ -171,12 +194,14 @@ export interface State {
   // inbox
   deliver(user: string, delivery: Delivery, cap: number): Promise<DeliveryResult>;
   read(user: string, after: number, limit: number): Promise<EventPage>;
+  /** Whether events after `cursor` were trimmed away from either of the user's streams. */
+  trimmedAfter(user: string, cursor: Cursor): Promise<boolean>;
   /** Checks the token and reads the inbox half of a long-poll (see PollResult). */
   poll(user: string, token: string, after: Cursor | null, limit: number): Promise<PollResult>;
 
   // lobby
   /** Appends an event for every online user but those in `skip`; returns its id. */
-  appendLobby(skip: string[], event: string, cap: number): Promise<number>;
+  appendLobby(skip: string[], event: NewEvent, cap: number): Promise<number>;
   readLobby(after: number, limit: number): Promise<LobbyPage>;
   /** The newest lobby event id (0 for an empty lobby). */
   lobbyHead(): Promise<number>;

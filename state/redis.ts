@@ -1,24 +1,25 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { Cursor } from './cursor.js';
+import { Cursor } from './cursor.js';
 import { keys, wakeChannelUser } from './keys.js';
 import { loadScripts } from './scripts.js';
 import type {
+  Admission,
+  AdmitOptions,
   Delivery,
   DeliveryResult,
   EndSession,
   EndSessionResult,
   EventPage,
   FailureCount,
-  LobbyEvent,
   LobbyListener,
   LobbyPage,
   LoginRecord,
+  NewEvent,
   OpenSessionResult,
   PollResult,
   ScriptListener,
-  SessionCheck,
-  SessionCheckOptions,
   State,
+  StoredEvent,
   WakeListener,
 } from './index.js';
 
@@ -49,16 +50,14 @@ export class RedisState implements State {
     subscriber.on(options.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
       const space = message.indexOf(' ');
       if (space < 0) return;
-      const id = Number(message.slice(0, space));
+      const event = storedEvent(Number(message.slice(0, space)), message.slice(space + 1));
       if (channel === keys.lobbyWake) {
-        const event = lobbyEvent(id, message.slice(space + 1));
-        if (event) for (const listener of this.lobbyListeners) listener(event);
+        for (const listener of this.lobbyListeners) listener(event);
         return;
       }
       const user = wakeChannelUser(channel);
       if (user === null) return;
-      const json = message.slice(space + 1);
-      for (const listener of this.listeners) listener(user, id, json);
+      for (const listener of this.listeners) listener(user, event);
     });
     // ioredis resubscribes by itself after a reconnect; what was published
     // while it was away is gone, so listeners catch up by reading.
@@ -180,25 +179,37 @@ export class RedisState implements State {
       [now, token, address, lobbyHead],
     )) as Reply;
     if (r[0] !== 'ok') return { ok: false, reason: r[0] as 'invalid_user' | 'account_blocked' | 'already_logged_in' };
+    const seen = Number(r[1]);
     const last = Number(r[2]);
-    return { ok: true, seen: Number(r[1]), page: { last, first: last - Number(r[3]) + 1 } };
+    const first = last - Number(r[3]) + 1;
+    return { ok: true, cursor: new Cursor(seen, lobbyHead), gap: last > seen && first > seen + 1 };
   }
 
-  async checkSession(user: string, token: string, now: number, o: SessionCheckOptions): Promise<SessionCheck> {
-    const args: (string | number)[] = [token, now, o.touch ? 1 : 0, o.rate, o.burst];
-    for (const [field, value] of Object.entries(o.set ?? {})) args.push(field, value);
-    const r = (await this.run('session', [keys.session(user)], args)) as Reply;
-    const cursor = { inbox: Number(r[3]), lobby: Number(r[4]) };
-    if (r[0] === 'ok') return { ok: true, p2pHost: String(r[1]), p2pPort: String(r[2]), cursor };
-    if (r[0] === 'ended') return { ok: false, reason: 'ended', cursor, ended: String(r[5]) };
-    return { ok: false, reason: r[0] as 'none' | 'rate_limited' };
+  async admitCommand(user: string, token: string, now: number, o: AdmitOptions): Promise<Admission> {
+    const status = String(await this.run('session', [keys.session(user)], [token, now, o.activity ? 1 : 0, o.rate, o.burst]));
+    return status === 'ok' ? { ok: true } : { ok: false, reason: status as 'none' | 'ended' | 'rate_limited' };
+  }
+
+  async sessionCursor(user: string, token: string): Promise<{ ended: boolean; cursor: Cursor } | null> {
+    const [stored, ended, inbox, lobby] = await this.redis.hmget(keys.session(user), 'token', 'ended', 'cursorInbox', 'cursorLobby');
+    if (stored !== token) return null;
+    return { ended: ended !== null, cursor: new Cursor(Number(inbox ?? 0), Number(lobby ?? 0)) };
+  }
+
+  async recordActivity(user: string, token: string, now: number, cursor: Cursor): Promise<void> {
+    const fields = ['active', now, 'cursorInbox', cursor.inbox, 'cursorLobby', cursor.lobby];
+    await this.run('setSessionFields', [keys.session(user)], [token, ...fields]);
+  }
+
+  async setPeerListener(user: string, token: string, host: string, port: number): Promise<void> {
+    await this.run('setSessionFields', [keys.session(user)], [token, 'p2pHost', host, 'p2pPort', port]);
   }
 
   async endSession(user: string, end: EndSession, cap: number, retainMs: number): Promise<EndSessionResult> {
     const r = (await this.run(
       'endSession',
       [keys.user(user), keys.session(user), keys.inbox(user), keys.privateRequests(user), keys.wake(user)],
-      [end.token, end.reason, end.now, end.idleSince ?? '', end.event, cap, retainMs],
+      [end.token, end.reason, end.now, end.idleSince ?? '', entry(end.event, []), cap, retainMs],
     )) as Reply;
     if (r[0] === 'ok') return { ok: true, id: Number(r[1]) };
     if (r[0] === 'active') return { ok: false, reason: 'active', lastActive: Number(r[1]) };
@@ -277,7 +288,7 @@ export class RedisState implements State {
     const r = (await this.run(
       'deliver',
       [keys.user(user), keys.session(user), keys.inbox(user), keys.blocks(user), keys.wake(user)],
-      [d.from, d.event, d.storable ? 1 : 0, cap],
+      [d.from, entryHead(d.event, []), d.event.json, d.storable ? 1 : 0, cap],
     )) as Reply;
     if (r[0] === 'ok') return { ok: true, id: Number(r[1]), online: Number(r[2]) === 1 };
     return { ok: false, reason: r[0] as 'invalid_user' | 'blocked' | 'offline' };
@@ -288,6 +299,11 @@ export class RedisState implements State {
     return page(r, 0);
   }
 
+  async trimmedAfter(user: string, cursor: Cursor): Promise<boolean> {
+    const [inbox, lobby] = await Promise.all([this.read(user, cursor.inbox, 0), this.readLobby(cursor.lobby, 0)]);
+    return inbox.gap || lobby.gap;
+  }
+
   async poll(user: string, token: string, after: Cursor | null, limit: number): Promise<PollResult> {
     const r = (await this.run(
       'poll',
@@ -295,19 +311,18 @@ export class RedisState implements State {
       [token, after === null ? '' : after.inbox, after === null ? '' : after.lobby, limit],
     )) as Reply;
     if (r[0] !== 'ok') return { ok: false, reason: r[0] as 'none' | 'ended' };
-    return { ok: true, after: { inbox: Number(r[1]), lobby: Number(r[2]) }, inbox: page(r, 3) };
+    return { ok: true, after: new Cursor(Number(r[1]), Number(r[2])), inbox: page(r, 3) };
   }
 
   // lobby
 
-  async appendLobby(skip: string[], event: string, cap: number): Promise<number> {
-    return Number(await this.run('appendLobby', [keys.lobbyMeta, keys.lobby, keys.lobbyWake], [skip.join(','), event, cap]));
+  async appendLobby(skip: string[], event: NewEvent, cap: number): Promise<number> {
+    return Number(await this.run('appendLobby', [keys.lobbyMeta, keys.lobby, keys.lobbyWake], [entry(event, skip), cap]));
   }
 
   async readLobby(after: number, limit: number): Promise<LobbyPage> {
     const r = (await this.run('read', [keys.lobbyMeta, keys.lobby], [after, limit])) as Reply;
-    const { events, ...rest } = page(r, 0);
-    return { ...rest, events: events.map((e) => lobbyEvent(e.id, e.json)!) };
+    return page(r, 0);
   }
 
   async lobbyHead(): Promise<number> {
@@ -399,11 +414,55 @@ function shardedPublish(name: string, lua: string): string {
   return swapped;
 }
 
-/** A stored lobby entry `<skip> <event>` with its id, or null if malformed. */
-function lobbyEvent(id: number, entry: string): LobbyEvent | null {
-  const space = entry.indexOf(' ');
-  if (space < 0) return null;
-  return { id, skip: space === 0 ? [] : entry.slice(0, space).split(','), json: entry.slice(space + 1) };
+/**
+ * How an event is stored in either stream (an inbox or the lobby), one list
+ * entry: `<kind> <at> <skip> <json>`, where `skip` is comma-separated user
+ * names (empty in an inbox). The fields before the JSON are what delivery
+ * routes and orders by; JSON never contains a raw newline, so entries can be
+ * joined by newlines on the way out of a script.
+ */
+function entryHead(event: NewEvent, skip: readonly string[]): string {
+  return `${event.kind} ${event.at} ${skip.join(',')}`;
+}
+
+function entry(event: NewEvent, skip: readonly string[]): string {
+  return `${entryHead(event, skip)} ${event.json}`;
+}
+
+const noSkip: readonly string[] = Object.freeze([]);
+
+/** A stored entry (see `entry`) with its id. */
+function storedEvent(id: number, text: string): StoredEvent {
+  const a = text.indexOf(' ');
+  if (text.startsWith('{') || text.charAt(a + 1) === '{') return olderEntry(id, text, a);
+  const b = text.indexOf(' ', a + 1);
+  const c = text.indexOf(' ', b + 1);
+  return {
+    id,
+    kind: text.slice(0, a),
+    at: Number(text.slice(a + 1, b)),
+    skip: c === b + 1 ? noSkip : text.slice(b + 1, c).split(','),
+    json: text.slice(c + 1),
+  };
+}
+
+/**
+ * An entry written before kind and time were stored beside the JSON: an
+ * inbox entry that is only the JSON, or a lobby entry `<skip> <json>`. Read
+ * once from the JSON itself; such entries leave the capped streams as new
+ * events arrive.
+ */
+function olderEntry(id: number, text: string, space: number): StoredEvent {
+  const bare = text.startsWith('{');
+  const json = bare ? text : text.slice(space + 1);
+  const skip = bare || space === 0 ? noSkip : text.slice(0, space).split(',');
+  let fields: { type?: unknown; at?: unknown } = {};
+  try {
+    fields = JSON.parse(json) as typeof fields;
+  } catch {
+    // Not JSON: passed on as it is, ordered first.
+  }
+  return { id, kind: String(fields.type ?? ''), at: Number(fields.at ?? 0), skip, json };
 }
 
 /** Turns a read reply `{seq, from, gap, count, joined}` (after `offset` status fields) into events. */
@@ -413,7 +472,7 @@ function page(r: Reply, offset: number): EventPage {
   const count = Number(r[offset + 3]);
   const bodies = count > 0 ? String(r[offset + 4]).split('\n') : [];
   return {
-    events: bodies.map((json, k) => ({ id: from + k, json })),
+    events: bodies.map((text, k) => storedEvent(from + k, text)),
     last,
     cursor: from + bodies.length - 1,
     gap: Number(r[offset + 2]) === 1,

@@ -1,7 +1,6 @@
-import { formatCursor } from '../../state/cursor.js';
 import { announce } from '../presence.js';
 import { fail, ok, texts } from '../replies.js';
-import type { Handler } from '../types.js';
+import type { Effects, Handler } from '../types.js';
 import { isUsername } from '../users.js';
 
 /**
@@ -27,35 +26,39 @@ export const login: Handler = async (ctx, [user, password], _session, caller) =>
   if (!record) {
     const count = await state.countAddressFailure(caller.address, config.loginFailures, now, now + blockMs, blockMs + 60_000);
     if (count === 'still_locked') return fail('login', 'address_blocked', texts.addressBlocked);
-    if (count === 'locked') return fail('login', 'invalid_user', texts.usernameLocked, { locked: 'address' });
-    return fail('login', 'invalid_user', texts.invalidUsername);
+    if (count === 'locked') return fail('login', 'invalid_user', texts.usernameLocked, { locked: 'address', effects: failedLogin });
+    return fail('login', 'invalid_user', texts.invalidUsername, { effects: failedLogin });
   }
-  if (record.lockedUntil > now) return fail('login', 'account_blocked', texts.accountBlocked);
+  if (record.lockedUntil > now) return fail('login', 'account_blocked', texts.accountBlocked, { effects: closes });
   if (!(await ctx.passwords.verify(password, record.hash))) {
     const count = await state.countPasswordFailure(user, config.loginFailures, now, now + blockMs);
-    if (count === 'still_locked') return fail('login', 'account_blocked', texts.accountBlocked);
-    if (count === 'locked') return fail('login', 'invalid_password', texts.passwordLocked, { locked: 'account' });
-    return fail('login', 'invalid_password', texts.invalidPassword);
+    if (count === 'still_locked') return fail('login', 'account_blocked', texts.accountBlocked, { effects: closes });
+    if (count === 'locked') return fail('login', 'invalid_password', texts.passwordLocked, { locked: 'account', effects: failedLogin });
+    return fail('login', 'invalid_password', texts.invalidPassword, { effects: failedLogin });
   }
 
   // The token names its user so any replica finds the session in one look-up.
   const token = `${user}:${ctx.secret()}`;
   const opened = await state.openSession(user, token, now, caller.address, lobbyHead);
   if (!opened.ok) {
-    if (opened.reason === 'account_blocked') return fail('login', 'account_blocked', texts.accountBlocked);
+    if (opened.reason === 'account_blocked') return fail('login', 'account_blocked', texts.accountBlocked, { effects: closes });
     if (opened.reason === 'already_logged_in') return fail('login', 'already_logged_in', texts.alreadyLoggedIn);
     return fail('login', 'invalid_user', texts.invalidUsername);
   }
   await state.markOnline(user, now);
   await announce(ctx, user, 'in');
-  const gap = opened.page.last > opened.seen && opened.page.first > opened.seen + 1;
-  const cursor = formatCursor({ inbox: opened.seen, lobby: lobbyHead });
-  return ok('login', texts.welcome, { user, token, cursor, ...(gap ? { gap: true } : {}) });
+  const { cursor, gap } = opened;
+  return ok('login', texts.welcome, {
+    user,
+    token,
+    cursor: String(cursor),
+    ...(gap ? { gap: true } : {}),
+    effects: { attach: { user, token, cursor } },
+  });
 };
 
-/** The user a session token belongs to, or null if it is not a token. */
-export function tokenUser(token: string): string | null {
-  const colon = token.indexOf(':');
-  const user = colon < 0 ? '' : token.slice(0, colon);
-  return isUsername(user) ? user : null;
-}
+/** A wrong name or password: counted by the connection (SPEC section 2). */
+const failedLogin: Effects = { failedLogin: true };
+/** A blocked account: the connection closes. */
+const closes: Effects = { close: true };
+

@@ -11,11 +11,6 @@ export const p2p: Handler = async (ctx, args, session, caller) => {
   if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535 || host === '') {
     return fail('p2p', 'usage', texts.usage('p2p [<host>] <port>'));
   }
-  await ctx.state.checkSession(session!.user, session!.token, ctx.clock.now(), {
-    touch: false,
-    rate: 0,
-    burst: 0,
-    set: { p2pHost: host, p2pPort: String(port) },
-  });
+  await ctx.state.setPeerListener(session!.user, session!.token, host, port);
   return ok('p2p', '', { host, port });
 };

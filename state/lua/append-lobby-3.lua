@@ -3,6 +3,7 @@
 -- and the users it blocked; the sender of a broadcast and the users who
 -- blocked the sender), and wakes every replica. One write, however many users
 -- are online.
--- KEYS: lobby meta hash, lobby list, lobby wake channel. ARGV: skip, encoded event, cap
+-- KEYS: lobby meta hash, lobby list, lobby wake channel. ARGV: the stored entry
+-- (kind, time, skip and the encoded event: see state/redis.ts), cap
 --@include append
-return append(KEYS[1], KEYS[2], KEYS[3], ARGV[1] .. ' ' .. ARGV[2], tonumber(ARGV[3]))
+return append(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]))

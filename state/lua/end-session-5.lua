@@ -4,7 +4,8 @@
 -- starts with only what arrives afterwards (stored offline messages). The
 -- ended session is kept a while so its client can still read that last event.
 -- KEYS: user hash, session hash, inbox, private requests, wake channel
--- ARGV: token ('' = any), reason, now, idle deadline ('' = none), body, cap, retainMs
+-- ARGV: token ('' = any), reason, now, idle deadline ('' = none), the stored
+-- session_end entry (see state/redis.ts), cap, retainMs
 --@include append
 --@include values
 local s = redis.call('HMGET', KEYS[2], 'token', 'ended', 'active')

@@ -1,8 +1,9 @@
 import RedisMock from 'ioredis-mock';
 import { expect } from 'vitest';
 import { dispatch } from '../../handlers/registry.js';
+import { wireReply } from '../../handlers/replies.js';
 import type { Caller, Config, Context, Reply } from '../../handlers/types.js';
-import { formatCursor, parseCursor, type Cursor } from '../../state/cursor.js';
+import { Cursor, formatCursor, parseCursor } from '../../state/cursor.js';
 import { RedisState } from '../../state/redis.js';
 import { merge } from '../../delivery/feed.js';
 import { FakeClock, sampleUsers, testContext } from '../support/context.js';
@@ -79,8 +80,9 @@ export class Server {
     return { address };
   }
 
-  run(caller: Caller, line: string): Promise<Reply> {
-    return dispatch(this.ctx, caller, line);
+  /** Runs a command line and returns what its client sees: the reply as sent (its effects stripped, see wireReply). */
+  async run(caller: Caller, line: string): Promise<Reply> {
+    return wireReply(await dispatch(this.ctx, caller, line)) as Reply;
   }
 
   /** Tries `login <user> <password>` from a fresh connection. */
@@ -101,7 +103,7 @@ export class Server {
   /** A cursor at the newest events of both of a user's streams: read after it to see only what comes next. */
   async mark(user: string): Promise<string> {
     const [inbox, lobby] = await Promise.all([this.ctx.state.read(user, 0, 0), this.ctx.state.lobbyHead()]);
-    return formatCursor({ inbox: inbox.last, lobby });
+    return formatCursor(new Cursor(inbox.last, lobby));
   }
 
   /**
@@ -110,10 +112,10 @@ export class Server {
    * whole inbox, and the lobby since the user's latest login.
    */
   async events(user: string, after?: string): Promise<Event[]> {
-    const from = after === undefined ? { inbox: 0, lobby: this.starts.get(user)?.lobby ?? (await this.ctx.state.lobbyHead()) } : parseCursor(after);
+    const from = after === undefined ? new Cursor(0, this.starts.get(user)?.lobby ?? (await this.ctx.state.lobbyHead())) : parseCursor(after);
     if (!from) throw new Error(`not a cursor: ${after}`);
     const [inbox, lobby] = await Promise.all([this.ctx.state.read(user, from.inbox, 1000), this.ctx.state.readLobby(from.lobby, 1000)]);
-    const start = { inbox: inbox.events.length ? inbox.events[0].id - 1 : inbox.cursor, lobby: lobby.events.length ? lobby.events[0].id - 1 : lobby.cursor };
+    const start = new Cursor(inbox.events.length ? inbox.events[0].id - 1 : inbox.cursor, lobby.events.length ? lobby.events[0].id - 1 : lobby.cursor);
     return merge(user, start, inbox.events, lobby.events).events.map((e) => ({
       ...(JSON.parse(e.json) as Event),
       id: formatCursor(e.cursor),

@@ -2,8 +2,8 @@ import { Cluster, Redis } from 'ioredis';
 import RedisMock from 'ioredis-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openState } from '../../state/connect.js';
-import type { Cursor } from '../../state/cursor.js';
-import type { Delivery, LobbyEvent, Page, PollResult, State } from '../../state/index.js';
+import { Cursor } from '../../state/cursor.js';
+import type { Delivery, LobbyEvent, NewEvent, Page, PollResult, State, StoredEvent } from '../../state/index.js';
 import { keys } from '../../state/keys.js';
 import { RedisState } from '../../state/redis.js';
 import { mockState } from '../support/context.js';
@@ -20,6 +20,9 @@ import { startRedis, type RedisServer } from '../support/redis-server.js';
 /** A plain client on the store, for writing data the way an older version did. */
 interface RawClient {
   sadd(key: string, ...members: string[]): Promise<number>;
+  hset(key: string, field: string, value: string): Promise<number>;
+  rpush(key: string, ...values: string[]): Promise<number>;
+  hincrby(key: string, field: string, increment: number): Promise<number>;
   disconnect(): void;
 }
 
@@ -40,18 +43,38 @@ const RETAIN = 60 * 60 * 1000;
 /** Bounded waits for things that take real time (TTL expiry, pub/sub). */
 const WAIT = { timeout: 5000, interval: 20 };
 
-/** An encoded event, as the handlers would store it. */
-function ev(n: number | string, type = 'message'): string {
-  return JSON.stringify({ type, text: `event ${n}` });
+/** A time for event `n`: distinct events get distinct times, the same event the same one. */
+function timeOf(n: number | string): number {
+  if (typeof n === 'number') return T0 + n;
+  let sum = 0;
+  for (const c of n) sum = (sum * 31 + c.charCodeAt(0)) % 1_000_000;
+  return T0 + 10_000 + sum;
+}
+
+/** An event as the handlers would store it: its JSON, with its kind (the JSON's type) and time (its at) beside it. */
+function ev(n: number | string, type = 'message'): NewEvent {
+  const at = timeOf(n);
+  return { kind: type, at, json: JSON.stringify({ type, text: `event ${n}`, at }) };
+}
+
+/** An event to store from its JSON object (its `type` and `at` become its kind and time). */
+function event(fields: { type: string; at?: number; [field: string]: unknown }): NewEvent {
+  const at = fields.at ?? T0;
+  return { kind: fields.type, at, json: JSON.stringify(fields) };
+}
+
+/** An event as either stream gives it back: with its id and skip list. */
+function stored(id: number, e: NewEvent, skip: string[] = []): StoredEvent {
+  return { id, kind: e.kind, at: e.at, skip, json: e.json };
 }
 
 /** A direct message: stored for an offline recipient too, closed with its offline flag. */
-function dm(event: string, from = ''): Delivery {
+function dm(event: NewEvent, from = ''): Delivery {
   return { from, event, storable: true };
 }
 
 /** Any other personal event (a private-chat signal): refused for an offline recipient, stored as is. */
-function signal(event: string, from = ''): Delivery {
+function signal(event: NewEvent, from = ''): Delivery {
   return { from, event, storable: false };
 }
 
@@ -59,12 +82,12 @@ function signal(event: string, from = ''): Delivery {
  * A direct message as the store keeps it, closed with its offline flag (the
  * literal form is checked by the deliver tests; this spares the others).
  */
-function flagged(event: string, offline: boolean): string {
-  return `${event.slice(0, -1)},"offline":${offline}}`;
+function flagged(event: NewEvent, offline: boolean): NewEvent {
+  return { ...event, json: `${event.json.slice(0, -1)},"offline":${offline}}` };
 }
 
 function cursor(inbox: number, lobby = 0): Cursor {
-  return { inbox, lobby };
+  return new Cursor(inbox, lobby);
 }
 
 /**
@@ -121,7 +144,7 @@ function contract(name: string, makeState: MakeState) {
       return token;
     }
 
-    function end(token: string, now: number, extra: { reason?: 'logout' | 'timeout'; idleSince?: number; event?: string } = {}) {
+    function end(token: string, now: number, extra: { reason?: 'logout' | 'timeout'; idleSince?: number; event?: NewEvent } = {}) {
       return {
         token,
         reason: extra.reason ?? ('logout' as const),
@@ -131,8 +154,9 @@ function contract(name: string, makeState: MakeState) {
       };
     }
 
-    const check = (over: Partial<{ touch: boolean; rate: number; burst: number; set: Record<string, string> }> = {}) => ({
-      touch: false,
+    /** admitCommand's options: no activity and no rate limit unless given. */
+    const admit = (over: Partial<{ activity: boolean; rate: number; burst: number }> = {}) => ({
+      activity: false,
       rate: 0,
       burst: 0,
       ...over,
@@ -217,7 +241,8 @@ function contract(name: string, makeState: MakeState) {
         await state.markOnline('alice', T0);
         await state.block('alice', 'bob');
         await state.addPrivateRequest('alice', 'bob', T0 + 10_000);
-        await state.checkSession('alice', token, T0, check({ set: { p2pHost: '192.0.2.7', p2pPort: '4567' } }));
+        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
+        expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
         expect(await state.deliver('alice', signal(ev(1)), BIG_CAP)).toEqual({ ok: true, id: 1, online: true });
 
         expect(await state.removeUser('alice')).toBe(true);
@@ -227,7 +252,8 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.online()).toEqual([]);
         expect(await state.blocked('alice')).toEqual([]);
         expect(await state.blockedBy('bob')).toEqual([]);
-        expect(await state.checkSession('alice', token, T0, check())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.admitCommand('alice', token, T0, admit())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.sessionCursor('alice', token)).toBeNull();
         expect(await state.peerListener('alice')).toBeNull();
         expect(await state.takePrivateRequest('alice', 'bob', T0)).toBe(false);
         expect(await state.deliver('alice', dm(ev(2)), BIG_CAP)).toEqual({ ok: false, reason: 'invalid_user' });
@@ -369,17 +395,12 @@ function contract(name: string, makeState: MakeState) {
 
       it('opens a first session with nothing seen', async () => {
         await users('alice');
-        expect(await state.openSession('alice', 'alice:t', T0, '127.0.0.1', 0)).toEqual({
-          ok: true,
-          seen: 0,
-          page: { last: 0, first: 1 },
-        });
-        expect(await state.checkSession('alice', 'alice:t', T0, check())).toEqual({
-          ok: true,
-          p2pHost: '',
-          p2pPort: '',
-          cursor: { inbox: 0, lobby: 0 },
-        });
+        const opened = await state.openSession('alice', 'alice:t', T0, '127.0.0.1', 0);
+        expect(opened).toEqual({ ok: true, cursor: { inbox: 0, lobby: 0 }, gap: false });
+        expect(opened.ok && opened.cursor).toBeInstanceOf(Cursor);
+        expect(await state.admitCommand('alice', 'alice:t', T0, admit())).toEqual({ ok: true });
+        expect(await state.sessionCursor('alice', 'alice:t')).toEqual({ ended: false, cursor: { inbox: 0, lobby: 0 } });
+        expect(await state.peerListener('alice')).toBeNull();
       });
 
       it('stores the cursor {inbox: seen, lobby: lobbyHead}', async () => {
@@ -390,10 +411,10 @@ function contract(name: string, makeState: MakeState) {
         const head = await state.lobbyHead();
         expect(await state.openSession('alice', 'alice:t2', T0 + 2, '127.0.0.1', head)).toEqual({
           ok: true,
-          seen: 1,
-          page: { last: 1, first: 1 },
+          cursor: { inbox: 1, lobby: 2 },
+          gap: false,
         });
-        expect(await state.checkSession('alice', 'alice:t2', T0 + 2, check())).toMatchObject({ ok: true, cursor: { inbox: 1, lobby: 2 } });
+        expect(await state.sessionCursor('alice', 'alice:t2')).toEqual({ ended: false, cursor: { inbox: 1, lobby: 2 } });
         expect(polled(await state.poll('alice', 'alice:t2', null, 10))).toEqual({
           ok: true,
           after: { inbox: 1, lobby: 2 },
@@ -404,19 +425,19 @@ function contract(name: string, makeState: MakeState) {
         // The lobby position is the caller's to give: the store takes it as it is.
         const token3 = 'alice:t3';
         expect((await state.endSession('alice', end('alice:t2', T0 + 3), BIG_CAP, RETAIN)).ok).toBe(true);
-        expect(await state.openSession('alice', token3, T0 + 4, '127.0.0.1', 41)).toMatchObject({ ok: true, seen: 2 });
-        expect(await state.checkSession('alice', token3, T0 + 4, check())).toMatchObject({ ok: true, cursor: { inbox: 2, lobby: 41 } });
+        expect(await state.openSession('alice', token3, T0 + 4, '127.0.0.1', 41)).toEqual({ ok: true, cursor: { inbox: 2, lobby: 41 }, gap: false });
+        expect(await state.sessionCursor('alice', token3)).toEqual({ ended: false, cursor: { inbox: 2, lobby: 41 } });
       });
 
       it('refuses a second session while one is live, allows one after it ended', async () => {
         const token = await login('alice');
         expect(await state.openSession('alice', 'alice:other', T0 + 1, '10.0.0.9', 0)).toEqual({ ok: false, reason: 'already_logged_in' });
-        expect(await state.checkSession('alice', token, T0 + 1, check())).toMatchObject({ ok: true });
-        expect(await state.checkSession('alice', 'alice:other', T0 + 1, check())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.admitCommand('alice', token, T0 + 1, admit())).toEqual({ ok: true });
+        expect(await state.admitCommand('alice', 'alice:other', T0 + 1, admit())).toEqual({ ok: false, reason: 'none' });
         expect((await state.endSession('alice', end(token, T0 + 2), BIG_CAP, RETAIN)).ok).toBe(true);
         expect(await state.openSession('alice', 'alice:other', T0 + 3, '10.0.0.9', 0)).toMatchObject({ ok: true });
-        expect(await state.checkSession('alice', 'alice:other', T0 + 3, check())).toMatchObject({ ok: true });
-        expect(await state.checkSession('alice', token, T0 + 3, check())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.admitCommand('alice', 'alice:other', T0 + 3, admit())).toEqual({ ok: true });
+        expect(await state.admitCommand('alice', token, T0 + 3, admit())).toEqual({ ok: false, reason: 'none' });
       });
 
       it('refuses a locked account while the lock lasts', async () => {
@@ -424,7 +445,7 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.countPasswordFailure('alice', 1, T0, T0 + 5000)).toBe('locked');
         expect(await state.openSession('alice', 'alice:t', T0, '127.0.0.1', 0)).toEqual({ ok: false, reason: 'account_blocked' });
         expect(await state.openSession('alice', 'alice:t', T0 + 4999, '127.0.0.1', 0)).toEqual({ ok: false, reason: 'account_blocked' });
-        expect(await state.checkSession('alice', 'alice:t', T0, check())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.admitCommand('alice', 'alice:t', T0, admit())).toEqual({ ok: false, reason: 'none' });
         expect(await state.openSession('alice', 'alice:t', T0 + 5000, '127.0.0.1', 0)).toMatchObject({ ok: true });
       });
 
@@ -436,68 +457,63 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.deliver('alice', dm(ev(4), 'bob'), BIG_CAP)).toEqual({ ok: true, id: 4, online: false });
         expect(await state.openSession('alice', 'alice:t2', T0 + 20, '127.0.0.1', 0)).toEqual({
           ok: true,
-          seen: 3,
-          page: { last: 4, first: 1 },
+          cursor: { inbox: 3, lobby: 0 },
+          gap: false,
         });
-        expect(await state.checkSession('alice', 'alice:t2', T0 + 20, check())).toMatchObject({ ok: true, cursor: { inbox: 3, lobby: 0 } });
-        expect(view(await state.read('alice', 3, 10))).toEqual({ events: [{ id: 4, json: flagged(ev(4), true) }], last: 4, gap: false });
+        expect(await state.sessionCursor('alice', 'alice:t2')).toEqual({ ended: false, cursor: { inbox: 3, lobby: 0 } });
+        expect(view(await state.read('alice', 3, 10))).toEqual({ events: [stored(4, flagged(ev(4), true))], last: 4, gap: false });
       });
 
-      it('reports the first event still kept when the backlog was trimmed', async () => {
+      it('reports a gap when stored events after what the last session saw were trimmed', async () => {
         const token = await login('alice');
         expect(await state.endSession('alice', end(token, T0 + 10), 2, RETAIN)).toEqual({ ok: true, id: 1 });
         for (let n = 2; n <= 4; n++) {
           expect(await state.deliver('alice', dm(ev(n)), 2)).toEqual({ ok: true, id: n, online: false });
         }
+        // Events 3 and 4 are kept; 2, right after the cursor, is gone.
         expect(await state.openSession('alice', 'alice:t2', T0 + 20, '127.0.0.1', 0)).toEqual({
           ok: true,
-          seen: 1,
-          page: { last: 4, first: 3 },
+          cursor: { inbox: 1, lobby: 0 },
+          gap: true,
+        });
+      });
+
+      it('reports no gap when only events the last session saw were trimmed', async () => {
+        const token = await login('alice');
+        for (let n = 1; n <= 3; n++) await state.deliver('alice', signal(ev(n)), 3);
+        expect(await state.endSession('alice', end(token, T0 + 10), 3, RETAIN)).toEqual({ ok: true, id: 4 });
+        for (let n = 5; n <= 6; n++) expect(await state.deliver('alice', dm(ev(n)), 3)).toMatchObject({ ok: true, id: n });
+        // Kept: 4 (seen, the session_end), 5 and 6: everything after the cursor.
+        expect(ids((await state.read('alice', 0, 10)).events)).toEqual([4, 5, 6]);
+        expect(await state.openSession('alice', 'alice:t2', T0 + 20, '127.0.0.1', 0)).toEqual({
+          ok: true,
+          cursor: { inbox: 4, lobby: 0 },
+          gap: false,
         });
       });
     });
 
-    describe('checkSession', () => {
+    describe('admitCommand', () => {
       it('is none without a session or with another token', async () => {
         await users('alice');
-        expect(await state.checkSession('alice', 'alice:t', T0, check())).toEqual({ ok: false, reason: 'none' });
-        await login('alice');
-        expect(await state.checkSession('alice', 'alice:wrong', T0, check())).toEqual({ ok: false, reason: 'none' });
-        expect(await state.checkSession('alice', '', T0, check())).toEqual({ ok: false, reason: 'none' });
-        expect(await state.checkSession('bob', 'alice:token', T0, check())).toEqual({ ok: false, reason: 'none' });
-      });
-
-      it('records `set` fields and returns them from then on', async () => {
+        expect(await state.admitCommand('alice', 'alice:t', T0, admit())).toEqual({ ok: false, reason: 'none' });
         const token = await login('alice');
-        expect(await state.checkSession('alice', token, T0, check({ set: { p2pHost: '192.0.2.7', p2pPort: '4567' } }))).toEqual({
-          ok: true,
-          p2pHost: '192.0.2.7',
-          p2pPort: '4567',
-          cursor: { inbox: 0, lobby: 0 },
-        });
-        expect(await state.checkSession('alice', token, T0 + 1, check())).toEqual({
-          ok: true,
-          p2pHost: '192.0.2.7',
-          p2pPort: '4567',
-          cursor: { inbox: 0, lobby: 0 },
-        });
-        expect(await state.checkSession('alice', token, T0 + 2, check({ set: { cursorInbox: '12', cursorLobby: '34' } }))).toEqual({
-          ok: true,
-          p2pHost: '192.0.2.7',
-          p2pPort: '4567',
-          cursor: { inbox: 12, lobby: 34 },
-        });
+        expect(await state.admitCommand('alice', token, T0, admit())).toEqual({ ok: true });
+        expect(await state.admitCommand('alice', 'alice:wrong', T0, admit())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.admitCommand('alice', '', T0, admit())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.admitCommand('bob', 'alice:token', T0, admit())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.admitCommand('nobody', 'nobody:t', T0, admit({ activity: true, rate: 1, burst: 1 }))).toEqual({ ok: false, reason: 'none' });
       });
 
-      it('touch resets the idle timer; a check without touch does not', async () => {
+      it('activity resets the idle timer; a command without activity does not', async () => {
         const token = await login('alice', T0);
-        expect(await state.checkSession('alice', token, T0 + 5000, check({ touch: false }))).toMatchObject({ ok: true });
+        expect(await state.admitCommand('alice', token, T0 + 5000, admit({ activity: false }))).toEqual({ ok: true });
         expect(await state.endSession('alice', end(token, T0 + 6000, { reason: 'timeout', idleSince: T0 + 4000 }), BIG_CAP, RETAIN)).toMatchObject({
           ok: true,
         });
 
         const token2 = await login('alice', T0 + 10_000, 'alice:t2');
-        expect(await state.checkSession('alice', token2, T0 + 15_000, check({ touch: true }))).toMatchObject({ ok: true });
+        expect(await state.admitCommand('alice', token2, T0 + 15_000, admit({ activity: true }))).toEqual({ ok: true });
         expect(
           await state.endSession('alice', end(token2, T0 + 16_000, { reason: 'timeout', idleSince: T0 + 14_000 }), BIG_CAP, RETAIN),
         ).toEqual({ ok: false, reason: 'active', lastActive: T0 + 15_000 });
@@ -506,131 +522,309 @@ function contract(name: string, makeState: MakeState) {
       it('limits the command rate (rate 0 = none)', async () => {
         const token = await login('alice');
         for (let k = 0; k < 20; k++) {
-          expect(await state.checkSession('alice', token, T0, check({ rate: 0, burst: 0 }))).toMatchObject({ ok: true });
+          expect(await state.admitCommand('alice', token, T0, admit({ rate: 0, burst: 0 }))).toEqual({ ok: true });
         }
-        const limited = check({ rate: 2, burst: 3 });
-        expect(await state.checkSession('alice', token, T0, limited)).toMatchObject({ ok: true });
-        expect(await state.checkSession('alice', token, T0, limited)).toMatchObject({ ok: true });
-        expect(await state.checkSession('alice', token, T0, limited)).toMatchObject({ ok: true });
-        expect(await state.checkSession('alice', token, T0, limited)).toEqual({ ok: false, reason: 'rate_limited' });
-        expect(await state.checkSession('alice', token, T0 + 250, limited)).toEqual({ ok: false, reason: 'rate_limited' });
-        expect(await state.checkSession('alice', token, T0 + 500, limited)).toMatchObject({ ok: true });
-        expect(await state.checkSession('alice', token, T0 + 500, limited)).toEqual({ ok: false, reason: 'rate_limited' });
+        const limited = admit({ rate: 2, burst: 3 });
+        expect(await state.admitCommand('alice', token, T0, limited)).toEqual({ ok: true });
+        expect(await state.admitCommand('alice', token, T0, limited)).toEqual({ ok: true });
+        expect(await state.admitCommand('alice', token, T0, limited)).toEqual({ ok: true });
+        expect(await state.admitCommand('alice', token, T0, limited)).toEqual({ ok: false, reason: 'rate_limited' });
+        expect(await state.admitCommand('alice', token, T0 + 250, limited)).toEqual({ ok: false, reason: 'rate_limited' });
+        expect(await state.admitCommand('alice', token, T0 + 500, limited)).toEqual({ ok: true });
+        expect(await state.admitCommand('alice', token, T0 + 500, limited)).toEqual({ ok: false, reason: 'rate_limited' });
       });
 
-      it('a rate-limited check neither touches nor sets fields', async () => {
+      it('the rate limit is the session\'s, on every replica', async () => {
+        const token = await login('alice');
+        const other = await replica();
+        const limited = admit({ rate: 1, burst: 2 });
+        expect(await state.admitCommand('alice', token, T0, limited)).toEqual({ ok: true });
+        expect(await other.admitCommand('alice', token, T0, limited)).toEqual({ ok: true });
+        expect(await state.admitCommand('alice', token, T0, limited)).toEqual({ ok: false, reason: 'rate_limited' });
+        expect(await other.admitCommand('alice', token, T0, limited)).toEqual({ ok: false, reason: 'rate_limited' });
+        // Another user's session has a bucket of its own.
+        const bob = await login('bob');
+        expect(await other.admitCommand('bob', bob, T0, limited)).toEqual({ ok: true });
+      });
+
+      it('a rate-limited command is not activity', async () => {
         const token = await login('alice', T0);
-        const limited = check({ rate: 1, burst: 1, touch: true });
-        expect(await state.checkSession('alice', token, T0 + 2000, limited)).toMatchObject({ ok: true });
-        expect(await state.checkSession('alice', token, T0 + 2500, { ...limited, set: { p2pPort: '9' } })).toEqual({
-          ok: false,
-          reason: 'rate_limited',
-        });
-        expect(await state.checkSession('alice', token, T0 + 2600, check())).toMatchObject({ ok: true, p2pPort: '' });
+        const limited = admit({ rate: 1, burst: 1, activity: true });
+        expect(await state.admitCommand('alice', token, T0 + 2000, limited)).toEqual({ ok: true });
+        expect(await state.admitCommand('alice', token, T0 + 2500, limited)).toEqual({ ok: false, reason: 'rate_limited' });
         expect(
           await state.endSession('alice', end(token, T0 + 3000, { reason: 'timeout', idleSince: T0 + 2000 }), BIG_CAP, RETAIN),
         ).toMatchObject({ ok: true });
       });
 
-      it('reports an ended session with its reason and cursor', async () => {
+      it("is 'ended' for an ended session's token, before the rate limit, on every replica; none for any other token", async () => {
         const token = await login('alice');
-        await state.deliver('alice', signal(ev(1)), BIG_CAP);
-        await state.saveCursor('alice', token, cursor(1, 7));
-        expect(await state.endSession('alice', end(token, T0 + 10, { reason: 'timeout' }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 2 });
-        expect(await state.checkSession('alice', token, T0 + 20, check({ touch: true, rate: 1, burst: 1 }))).toEqual({
-          ok: false,
-          reason: 'ended',
-          cursor: { inbox: 1, lobby: 7 },
-          ended: 'timeout',
-        });
-        expect(await state.checkSession('alice', 'alice:wrong', T0 + 20, check())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.endSession('alice', end(token, T0 + 10, { reason: 'timeout' }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
+        const other = await replica();
+        // A burst of 1: a second admission would be rate-limited if the bucket were consulted.
+        for (let k = 0; k < 3; k++) {
+          expect(await state.admitCommand('alice', token, T0 + 20, admit({ activity: true, rate: 1, burst: 1 }))).toEqual({
+            ok: false,
+            reason: 'ended',
+          });
+        }
+        expect(await other.admitCommand('alice', token, T0 + 20, admit())).toEqual({ ok: false, reason: 'ended' });
+        expect(await state.admitCommand('alice', 'alice:wrong', T0 + 20, admit())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.admitCommand('alice', '', T0 + 20, admit())).toEqual({ ok: false, reason: 'none' });
 
-        const token2 = await login('alice', T0 + 30, 'alice:t2', 9);
-        expect(await state.endSession('alice', end(token2, T0 + 40, { reason: 'logout' }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 3 });
-        expect(await state.checkSession('alice', token2, T0 + 50, check())).toEqual({
+        // A logout ends it the same way; once a new session opened, the old token is none.
+        const token2 = await login('alice', T0 + 30, 'alice:t2');
+        expect(await state.admitCommand('alice', token, T0 + 31, admit())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.endSession('alice', end(token2, T0 + 40, { reason: 'logout' }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 2 });
+        expect(await state.admitCommand('alice', token2, T0 + 50, admit())).toEqual({ ok: false, reason: 'ended' });
+      });
+
+      it('an ended session admits nothing, so it cannot be kept from timing out by commands', async () => {
+        const token = await login('alice', T0);
+        expect(await state.endSession('alice', end('', T0 + 1000, { reason: 'timeout', idleSince: T0 }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
+        expect(await state.admitCommand('alice', token, T0 + 2000, admit({ activity: true }))).toEqual({ ok: false, reason: 'ended' });
+        expect(await state.endSession('alice', end('', T0 + 3000, { reason: 'timeout', idleSince: T0 + 2000 }), BIG_CAP, RETAIN)).toEqual({
           ok: false,
-          reason: 'ended',
-          cursor: { inbox: 2, lobby: 9 },
-          ended: 'logout',
+          reason: 'none',
         });
       });
     });
 
-    describe('peerListener', () => {
-      it('is null until a session sets p2pHost and p2pPort through checkSession', async () => {
+    describe('sessionCursor', () => {
+      it('is null without a session, with another token, or for another user', async () => {
+        await users('alice');
+        expect(await state.sessionCursor('alice', 'alice:token')).toBeNull();
+        expect(await state.sessionCursor('nobody', 'nobody:token')).toBeNull();
+        const token = await login('alice');
+        expect(await state.sessionCursor('alice', 'alice:wrong')).toBeNull();
+        expect(await state.sessionCursor('alice', '')).toBeNull();
+        expect(await state.sessionCursor('bob', token)).toBeNull();
+      });
+
+      it('a live session: not ended, with its stored cursor (a Cursor), on every replica', async () => {
+        const token = await login('alice', T0, 'alice:token', 5);
+        const live = await state.sessionCursor('alice', token);
+        expect(live).toEqual({ ended: false, cursor: { inbox: 0, lobby: 5 } });
+        expect(live?.cursor).toBeInstanceOf(Cursor);
+        await state.saveCursor('alice', token, cursor(3, 8));
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 3, lobby: 8 } });
+        const other = await replica();
+        expect(await other.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 3, lobby: 8 } });
+      });
+
+      it('an ended session: ended, with the cursor it last stored', async () => {
+        const token = await login('alice');
+        await state.deliver('alice', signal(ev(1)), BIG_CAP);
+        await state.saveCursor('alice', token, cursor(1, 7));
+        expect(await state.endSession('alice', end(token, T0 + 10, { reason: 'timeout' }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 2 });
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: true, cursor: { inbox: 1, lobby: 7 } });
+        expect(await state.sessionCursor('alice', 'alice:wrong')).toBeNull();
+
+        const token2 = await login('alice', T0 + 30, 'alice:t2', 9);
+        expect(await state.sessionCursor('alice', token)).toBeNull();
+        expect(await state.endSession('alice', end(token2, T0 + 40, { reason: 'logout' }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 3 });
+        expect(await state.sessionCursor('alice', token2)).toEqual({ ended: true, cursor: { inbox: 2, lobby: 9 } });
+      });
+
+      it('neither admits a command nor counts as activity', async () => {
+        const token = await login('alice', T0);
+        const limited = admit({ rate: 1, burst: 1 });
+        expect(await state.admitCommand('alice', token, T0, limited)).toEqual({ ok: true });
+        for (let k = 0; k < 5; k++) expect(await state.sessionCursor('alice', token)).toMatchObject({ ended: false });
+        // The bucket refilled by exactly one, untouched by the look-ups.
+        expect(await state.admitCommand('alice', token, T0 + 1000, limited)).toEqual({ ok: true });
+        expect(await state.admitCommand('alice', token, T0 + 1000, limited)).toEqual({ ok: false, reason: 'rate_limited' });
+        expect(await state.endSession('alice', end('', T0 + 9000, { reason: 'timeout', idleSince: T0 }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
+      });
+    });
+
+    describe('recordActivity', () => {
+      it('records the cursor and resets the idle timer of a live session', async () => {
+        const token = await login('alice', T0);
+        for (let n = 1; n <= 4; n++) await state.deliver('alice', signal(ev(n)), BIG_CAP);
+        await state.recordActivity('alice', token, T0 + 5000, cursor(3, 4));
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 3, lobby: 4 } });
+        // Another replica reads from it.
+        const other = await replica();
+        expect(polled(await other.poll('alice', token, null, 10))).toEqual({
+          ok: true,
+          after: { inbox: 3, lobby: 4 },
+          events: [stored(4, ev(4))],
+          last: 4,
+          gap: false,
+        });
+        expect(await state.endSession('alice', end('', T0 + 6000, { reason: 'timeout', idleSince: T0 + 4999 }), BIG_CAP, RETAIN)).toEqual({
+          ok: false,
+          reason: 'active',
+          lastActive: T0 + 5000,
+        });
+        // A later record replaces both positions, whichever way they moved.
+        await state.recordActivity('alice', token, T0 + 7000, cursor(1, 9));
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 1, lobby: 9 } });
+        expect(await state.endSession('alice', end('', T0 + 8000, { reason: 'timeout', idleSince: T0 + 7000 }), BIG_CAP, RETAIN)).toEqual({
+          ok: true,
+          id: 5,
+        });
+      });
+
+      it('is not held back by the command rate limit', async () => {
+        const token = await login('alice', T0);
+        const limited = admit({ rate: 1, burst: 1 });
+        expect(await state.admitCommand('alice', token, T0, limited)).toEqual({ ok: true });
+        expect(await state.admitCommand('alice', token, T0, limited)).toEqual({ ok: false, reason: 'rate_limited' });
+        await state.recordActivity('alice', token, T0 + 100, cursor(0, 2));
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 0, lobby: 2 } });
+        expect(await state.endSession('alice', end('', T0 + 200, { reason: 'timeout', idleSince: T0 + 99 }), BIG_CAP, RETAIN)).toMatchObject({
+          ok: false,
+          reason: 'active',
+        });
+      });
+
+      it('leaves a session alone with a wrong token, and creates none without one', async () => {
+        const token = await login('alice', T0);
+        await state.saveCursor('alice', token, cursor(0, 1));
+        await state.recordActivity('alice', 'alice:wrong', T0 + 5000, cursor(9, 9));
+        await state.recordActivity('alice', '', T0 + 5000, cursor(9, 9));
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 0, lobby: 1 } });
+        expect(await state.sessionCursor('alice', 'alice:wrong')).toBeNull();
+        // No activity recorded: it times out as idle since it opened.
+        expect(await state.endSession('alice', end('', T0 + 6000, { reason: 'timeout', idleSince: T0 }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
+
+        await users('bob');
+        await state.recordActivity('bob', 'bob:token', T0, cursor(1, 1));
+        expect(await state.sessionCursor('bob', 'bob:token')).toBeNull();
+        expect(await state.admitCommand('bob', 'bob:token', T0, admit())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.openSession('bob', 'bob:t', T0 + 1, '127.0.0.1', 0)).toEqual({ ok: true, cursor: { inbox: 0, lobby: 0 }, gap: false });
+      });
+
+      it('leaves an ended session alone: its cursor stays, it stays ended, and it still expires', async () => {
+        const token = await login('alice', T0);
+        await state.saveCursor('alice', token, cursor(0, 2));
+        expect(await state.endSession('alice', end(token, T0 + 10), BIG_CAP, 300)).toEqual({ ok: true, id: 1 });
+        await state.recordActivity('alice', token, T0 + 20, cursor(9, 9));
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: true, cursor: { inbox: 0, lobby: 2 } });
+        expect(await state.admitCommand('alice', token, T0 + 30, admit())).toEqual({ ok: false, reason: 'ended' });
+        // The client can still read its session_end from the stored cursor.
+        expect(polled(await state.poll('alice', token, null, 10))).toMatchObject({ ok: true, after: { inbox: 0, lobby: 2 }, last: 1 });
+        // Not brought back as a key without its expiry.
+        await vi.waitFor(async () => expect(await state.sessionCursor('alice', token)).toBeNull(), WAIT);
+        await state.recordActivity('alice', token, T0 + 40, cursor(9, 9));
+        expect(await state.sessionCursor('alice', token)).toBeNull();
+        expect(await state.admitCommand('alice', token, T0 + 50, admit())).toEqual({ ok: false, reason: 'none' });
+      });
+
+      it('leaves the next session alone when an old connection records late', async () => {
+        const token = await login('alice', T0);
+        expect((await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).ok).toBe(true);
+        const token2 = await login('alice', T0 + 2, 'alice:t2');
+        await state.recordActivity('alice', token, T0 + 5000, cursor(9, 9));
+        expect(await state.sessionCursor('alice', token2)).toEqual({ ended: false, cursor: { inbox: 1, lobby: 0 } });
+        expect(await state.endSession('alice', end('', T0 + 6000, { reason: 'timeout', idleSince: T0 + 2 }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 2 });
+      });
+    });
+
+    describe('setPeerListener / peerListener', () => {
+      it('is null until a live session sets its listener', async () => {
         await users('alice', 'bob');
         expect(await state.peerListener('alice')).toBeNull();
         const token = await login('alice');
         expect(await state.peerListener('alice')).toBeNull();
-        await state.checkSession('alice', token, T0, check({ set: { p2pHost: '192.0.2.7', p2pPort: '4567' } }));
+        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
         expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
         expect(await state.peerListener('bob')).toBeNull();
         expect(await state.peerListener('nobody')).toBeNull();
         // Another replica sees it too.
         const other = await replica();
         expect(await other.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
+        // A later call replaces it.
+        await other.setPeerListener('alice', token, '2001:db8::1', 9);
+        expect(await state.peerListener('alice')).toEqual({ host: '2001:db8::1', port: '9' });
       });
 
       it('is null with only one of host and port', async () => {
-        const token = await login('alice');
-        await state.checkSession('alice', token, T0, check({ set: { p2pHost: '192.0.2.7' } }));
+        await login('alice');
+        await login('bob');
+        const client = await raw();
+        await client.hset(keys.session('alice'), 'p2pHost', '192.0.2.7');
+        await client.hset(keys.session('bob'), 'p2pPort', '4567');
         expect(await state.peerListener('alice')).toBeNull();
-        const bob = await login('bob');
-        await state.checkSession('bob', bob, T0, check({ set: { p2pPort: '4567' } }));
         expect(await state.peerListener('bob')).toBeNull();
       });
 
       it('is not carried over into the next session', async () => {
         const token = await login('alice');
-        await state.checkSession('alice', token, T0, check({ set: { p2pHost: '192.0.2.7', p2pPort: '4567' } }));
+        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
         expect((await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).ok).toBe(true);
         await login('alice', T0 + 2, 'alice:t2');
         expect(await state.peerListener('alice')).toBeNull();
       });
+
+      it('leaves a session alone with a wrong token, and creates none without one', async () => {
+        const token = await login('alice');
+        await state.setPeerListener('alice', 'alice:wrong', '192.0.2.66', 666);
+        await state.setPeerListener('alice', '', '192.0.2.66', 666);
+        expect(await state.peerListener('alice')).toBeNull();
+        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
+        await state.setPeerListener('alice', 'alice:wrong', '192.0.2.66', 666);
+        expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
+
+        await users('bob');
+        await state.setPeerListener('bob', 'bob:token', '192.0.2.8', 4568);
+        expect(await state.peerListener('bob')).toBeNull();
+        expect(await state.sessionCursor('bob', 'bob:token')).toBeNull();
+        expect(await state.admitCommand('bob', 'bob:token', T0, admit())).toEqual({ ok: false, reason: 'none' });
+      });
+
+      it('leaves an ended session alone', async () => {
+        const token = await login('alice');
+        expect((await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).ok).toBe(true);
+        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
+        expect(await state.peerListener('alice')).toBeNull();
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: true, cursor: { inbox: 0, lobby: 0 } });
+        expect(await state.admitCommand('alice', token, T0 + 2, admit())).toEqual({ ok: false, reason: 'ended' });
+      });
+
+      it('is not activity: the idle timer keeps running', async () => {
+        const token = await login('alice', T0);
+        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
+        expect(await state.endSession('alice', end('', T0 + 9000, { reason: 'timeout', idleSince: T0 }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
+      });
     });
 
     describe('saveCursor', () => {
-      it('records both positions, which poll without `after` and checkSession then return', async () => {
+      it('records both positions, which poll without `after` and sessionCursor then return', async () => {
         const token = await login('alice');
         for (let n = 1; n <= 3; n++) await state.deliver('alice', signal(ev(n)), BIG_CAP);
         await state.saveCursor('alice', token, cursor(2, 5));
-        expect(await state.checkSession('alice', token, T0, check())).toEqual({
-          ok: true,
-          p2pHost: '',
-          p2pPort: '',
-          cursor: { inbox: 2, lobby: 5 },
-        });
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 2, lobby: 5 } });
         expect(polled(await state.poll('alice', token, null, 10))).toEqual({
           ok: true,
           after: { inbox: 2, lobby: 5 },
-          events: [{ id: 3, json: ev(3) }],
+          events: [stored(3, ev(3))],
           last: 3,
           gap: false,
         });
         // Another replica reads the same stored cursor.
         const other = await replica();
-        expect(await other.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 2, lobby: 5 } });
+        expect(await other.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 2, lobby: 5 } });
       });
 
       it('has no effect with a wrong token or without a session; an ended session takes it (acknowledging its session_end)', async () => {
         await users('bob');
         await state.saveCursor('bob', 'bob:token', cursor(4, 4));
-        expect(await state.checkSession('bob', 'bob:token', T0, check())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.admitCommand('bob', 'bob:token', T0, admit())).toEqual({ ok: false, reason: 'none' });
 
         const token = await login('alice');
         await state.saveCursor('alice', token, cursor(1, 1));
         await state.saveCursor('alice', 'alice:wrong', cursor(9, 9));
         await state.saveCursor('alice', '', cursor(9, 9));
-        expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 1, lobby: 1 } });
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 1, lobby: 1 } });
 
         expect(await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
         await state.saveCursor('alice', 'alice:wrong', cursor(7, 7));
         await state.saveCursor('alice', token, cursor(1, 2));
-        expect(await state.checkSession('alice', token, T0 + 2, check())).toMatchObject({
-          ok: false,
-          reason: 'ended',
-          cursor: { inbox: 1, lobby: 2 },
-        });
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: true, cursor: { inbox: 1, lobby: 2 } });
+        expect(await state.admitCommand('alice', token, T0 + 2, admit())).toEqual({ ok: false, reason: 'ended' });
         expect(await state.poll('alice', token, null, 10)).toEqual({ ok: false, reason: 'ended' });
       });
 
@@ -663,8 +857,8 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.deliver('bob', dm(ev(4), 'alice'), BIG_CAP)).toEqual({ ok: true, id: 1, online: false });
         expect(view(await state.read('alice', 0, 10))).toEqual({
           events: [
-            { id: 1, json: ev(2) },
-            { id: 2, json: ev(3) },
+            stored(1, ev(2)),
+            stored(2, ev(3)),
           ],
           last: 2,
           gap: false,
@@ -675,43 +869,49 @@ function contract(name: string, makeState: MakeState) {
         await users('alice');
         expect(await state.deliver('alice', signal(ev('signal'), 'bob'), BIG_CAP)).toEqual({ ok: false, reason: 'offline' });
         expect(view(await state.read('alice', 0, 10))).toEqual({ events: [], last: 0, gap: false });
-        expect(await state.deliver('alice', dm('{"type":"message","from":"bob","text":"hi"}', 'bob'), BIG_CAP)).toEqual({
+        expect(await state.deliver('alice', dm(event({ type: 'message', from: 'bob', text: 'hi', at: T0 + 7 }), 'bob'), BIG_CAP)).toEqual({
           ok: true,
           id: 1,
           online: false,
         });
-        const [stored] = (await state.read('alice', 0, 10)).events;
-        expect(stored).toEqual({ id: 1, json: '{"type":"message","from":"bob","text":"hi","offline":true}' });
-        expect(JSON.parse(stored.json)).toEqual({ type: 'message', from: 'bob', text: 'hi', offline: true });
+        const [kept] = (await state.read('alice', 0, 10)).events;
+        expect(kept).toEqual({
+          id: 1,
+          kind: 'message',
+          at: T0 + 7,
+          skip: [],
+          json: `{"type":"message","from":"bob","text":"hi","at":${T0 + 7},"offline":true}`,
+        });
+        expect(JSON.parse(kept.json)).toEqual({ type: 'message', from: 'bob', text: 'hi', at: T0 + 7, offline: true });
       });
 
       it('to an online user: not storable is stored as is; storable is closed with "offline":false', async () => {
         await login('alice');
-        expect(await state.deliver('alice', signal('{"type":"private_request","from":"bob"}', 'bob'), BIG_CAP)).toEqual({
+        expect(await state.deliver('alice', signal(event({ type: 'private_request', from: 'bob', at: T0 + 1 }), 'bob'), BIG_CAP)).toEqual({
           ok: true,
           id: 1,
           online: true,
         });
-        expect(await state.deliver('alice', dm('{"type":"message","from":"bob","text":"hi"}', 'bob'), BIG_CAP)).toEqual({
+        expect(await state.deliver('alice', dm(event({ type: 'message', from: 'bob', text: 'hi', at: T0 + 2 }), 'bob'), BIG_CAP)).toEqual({
           ok: true,
           id: 2,
           online: true,
         });
         const events = (await state.read('alice', 0, 10)).events;
         expect(events).toEqual([
-          { id: 1, json: '{"type":"private_request","from":"bob"}' },
-          { id: 2, json: '{"type":"message","from":"bob","text":"hi","offline":false}' },
+          { id: 1, kind: 'private_request', at: T0 + 1, skip: [], json: `{"type":"private_request","from":"bob","at":${T0 + 1}}` },
+          { id: 2, kind: 'message', at: T0 + 2, skip: [], json: `{"type":"message","from":"bob","text":"hi","at":${T0 + 2},"offline":false}` },
         ]);
-        expect(JSON.parse(events[1].json)).toEqual({ type: 'message', from: 'bob', text: 'hi', offline: false });
+        expect(JSON.parse(events[1].json)).toEqual({ type: 'message', from: 'bob', text: 'hi', at: T0 + 2, offline: false });
       });
 
       it('the offline flag keeps a direct message valid JSON, its body byte for byte', async () => {
         await users('alice');
         const message = { type: 'message', from: 'bob', text: ' two  spaces, "quoted" \\ ünïcödé 🙂 {braces} }', at: T0 };
         const body = JSON.stringify(message);
-        expect(await state.deliver('alice', dm(body, 'bob'), BIG_CAP)).toMatchObject({ ok: true, online: false });
+        expect(await state.deliver('alice', dm(event(message), 'bob'), BIG_CAP)).toMatchObject({ ok: true, online: false });
         await login('alice');
-        expect(await state.deliver('alice', dm(body, 'bob'), BIG_CAP)).toMatchObject({ ok: true, online: true });
+        expect(await state.deliver('alice', dm(event(message), 'bob'), BIG_CAP)).toMatchObject({ ok: true, online: true });
         const events = (await state.read('alice', 0, 10)).events;
         expect(events.map((e) => e.json)).toEqual([`${body.slice(0, -1)},"offline":true}`, `${body.slice(0, -1)},"offline":false}`]);
         expect(events.map((e) => JSON.parse(e.json))).toEqual([
@@ -725,7 +925,7 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
         expect(await state.deliver('alice', signal(ev('signal')), BIG_CAP)).toEqual({ ok: false, reason: 'offline' });
         expect(await state.deliver('alice', dm(ev('message')), BIG_CAP)).toEqual({ ok: true, id: 2, online: false });
-        expect((await state.read('alice', 1, 10)).events).toEqual([{ id: 2, json: flagged(ev('message'), true) }]);
+        expect((await state.read('alice', 1, 10)).events).toEqual([stored(2, flagged(ev('message'), true))]);
       });
 
       it('gives consecutive ids across online, offline and session_end events', async () => {
@@ -760,7 +960,7 @@ function contract(name: string, makeState: MakeState) {
         expect(ids(page.events)).toEqual(got);
         // Each id names the event that delivery stored.
         const byId = new Map(page.events.map((e) => [e.id, e.json]));
-        results.forEach((r, n) => expect(r.ok && byId.get(r.id)).toBe(flagged(ev(n), true)));
+        results.forEach((r, n) => expect(r.ok && byId.get(r.id)).toBe(flagged(ev(n), true).json));
       });
     });
 
@@ -777,9 +977,9 @@ function contract(name: string, makeState: MakeState) {
         await fill('alice', 5);
         expect(view(await state.read('alice', 2, 10))).toEqual({
           events: [
-            { id: 3, json: ev(3) },
-            { id: 4, json: ev(4) },
-            { id: 5, json: ev(5) },
+            stored(3, ev(3)),
+            stored(4, ev(4)),
+            stored(5, ev(5)),
           ],
           last: 5,
           gap: false,
@@ -791,8 +991,8 @@ function contract(name: string, makeState: MakeState) {
         await fill('alice', 5);
         expect(view(await state.read('alice', 0, 2))).toEqual({
           events: [
-            { id: 1, json: ev(1) },
-            { id: 2, json: ev(2) },
+            stored(1, ev(1)),
+            stored(2, ev(2)),
           ],
           last: 5,
           gap: false,
@@ -817,9 +1017,9 @@ function contract(name: string, makeState: MakeState) {
         await fill('alice', 6, 3);
         expect(view(await state.read('alice', 0, 10))).toEqual({
           events: [
-            { id: 4, json: ev(4) },
-            { id: 5, json: ev(5) },
-            { id: 6, json: ev(6) },
+            stored(4, ev(4)),
+            stored(5, ev(5)),
+            stored(6, ev(6)),
           ],
           last: 6,
           gap: true,
@@ -851,12 +1051,14 @@ function contract(name: string, makeState: MakeState) {
       it('keeps event bodies byte for byte', async () => {
         await login('alice');
         const bodies = [
-          JSON.stringify({ type: 'message', text: 'héllo wörld ✓ 日本語 🙂' }),
-          JSON.stringify({ type: 'message', text: 'line\nbreak "quoted" \\ back\tslash' }),
-          JSON.stringify({ type: 'message', text: ' ' }),
+          event({ type: 'message', text: 'héllo wörld ✓ 日本語 🙂', at: T0 + 3 }),
+          event({ type: 'private_request', text: 'line\nbreak "quoted" \\ back\tslash', at: T0 + 1 }),
+          event({ type: 'message', text: ' ', at: T0 + 2 }),
+          // Kind and time are the ones given, not read from the JSON.
+          { kind: 'message', at: T0 + 4, json: '{"type":"message","text":"  spaced  ","at":1}' },
         ];
         for (const body of bodies) await state.deliver('alice', signal(body), BIG_CAP);
-        expect((await state.read('alice', 0, 10)).events).toEqual(bodies.map((json, k) => ({ id: k + 1, json })));
+        expect((await state.read('alice', 0, 10)).events).toEqual(bodies.map((e, k) => stored(k + 1, e)));
       });
     });
 
@@ -883,20 +1085,20 @@ function contract(name: string, makeState: MakeState) {
           ok: true,
           after: { inbox: 1, lobby: 7 },
           events: [
-            { id: 2, json: ev(2) },
-            { id: 3, json: ev(3) },
+            stored(2, ev(2)),
+            stored(3, ev(3)),
           ],
           last: 4,
           gap: false,
         });
-        expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 1, lobby: 7 } });
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 1, lobby: 7 } });
         // Acknowledging is not reading: the stored cursor does not move past `after`.
         expect(polled(await state.poll('alice', token, null, 10))).toMatchObject({ ok: true, after: { inbox: 1, lobby: 7 } });
         const again = await state.poll('alice', token, null, 10);
         expect(again.ok && ids(again.inbox.events)).toEqual([2, 3, 4]);
         // A later acknowledgement replaces both positions, whichever way they moved.
         expect(polled(await state.poll('alice', token, cursor(3, 2), 10))).toMatchObject({ ok: true, after: { inbox: 3, lobby: 2 } });
-        expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 3, lobby: 2 } });
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 3, lobby: 2 } });
       });
 
       it('without `after` reads from the stored cursor, returns it, and leaves it for the caller to save', async () => {
@@ -906,22 +1108,22 @@ function contract(name: string, makeState: MakeState) {
           ok: true,
           after: { inbox: 0, lobby: 0 },
           events: [
-            { id: 1, json: ev(1) },
-            { id: 2, json: ev(2) },
+            stored(1, ev(1)),
+            stored(2, ev(2)),
           ],
           last: 5,
           gap: false,
         });
-        expect(await state.checkSession('alice', token, T0, check())).toMatchObject({ ok: true, cursor: { inbox: 0, lobby: 0 } });
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 0, lobby: 0 } });
         expect(polled(await state.poll('alice', token, null, 2))).toEqual(polled(first));
         await state.saveCursor('alice', token, cursor(first.ok ? first.inbox.cursor : -1, 4));
         expect(polled(await state.poll('alice', token, null, 10))).toEqual({
           ok: true,
           after: { inbox: 2, lobby: 4 },
           events: [
-            { id: 3, json: ev(3) },
-            { id: 4, json: ev(4) },
-            { id: 5, json: ev(5) },
+            stored(3, ev(3)),
+            stored(4, ev(4)),
+            stored(5, ev(5)),
           ],
           last: 5,
           gap: false,
@@ -932,7 +1134,7 @@ function contract(name: string, makeState: MakeState) {
         expect(polled(await state.poll('alice', token, null, 10))).toEqual({
           ok: true,
           after: { inbox: 5, lobby: 4 },
-          events: [{ id: 6, json: ev(6) }],
+          events: [stored(6, ev(6))],
           last: 6,
           gap: false,
         });
@@ -946,7 +1148,7 @@ function contract(name: string, makeState: MakeState) {
         expect(polled(await state.poll('alice', token2, null, 10))).toEqual({
           ok: true,
           after: { inbox: 3, lobby: 6 },
-          events: [{ id: 4, json: flagged(ev(4), true) }],
+          events: [stored(4, flagged(ev(4), true))],
           last: 4,
           gap: false,
         });
@@ -975,8 +1177,8 @@ function contract(name: string, makeState: MakeState) {
           ok: true,
           after: { inbox: 0, lobby: 0 },
           events: [
-            { id: 4, json: ev(4) },
-            { id: 5, json: ev(5) },
+            stored(4, ev(4)),
+            stored(5, ev(5)),
           ],
           last: 5,
           gap: true,
@@ -992,8 +1194,8 @@ function contract(name: string, makeState: MakeState) {
           ok: true,
           after: { inbox: 1, lobby: 5 },
           events: [
-            { id: 2, json: ev(2) },
-            { id: 3, json: endEvent },
+            stored(2, ev(2)),
+            stored(3, endEvent),
           ],
           last: 3,
           gap: false,
@@ -1011,8 +1213,8 @@ function contract(name: string, makeState: MakeState) {
           ok: true,
           after: { inbox: 0, lobby: 0 },
           events: [
-            { id: 1, json: ev(1) },
-            { id: 2, json: ev(2) },
+            stored(1, ev(1)),
+            stored(2, ev(2)),
           ],
           last: 3,
           gap: false,
@@ -1020,14 +1222,14 @@ function contract(name: string, makeState: MakeState) {
         expect(polled(await state.poll('alice', token, cursor(2), 10))).toEqual({
           ok: true,
           after: { inbox: 2, lobby: 0 },
-          events: [{ id: 3, json: endEvent }],
+          events: [stored(3, endEvent)],
           last: 3,
           gap: false,
         });
         expect(polled(await state.poll('alice', token, null, 10))).toEqual({
           ok: true,
           after: { inbox: 2, lobby: 0 },
-          events: [{ id: 3, json: endEvent }],
+          events: [stored(3, endEvent)],
           last: 3,
           gap: false,
         });
@@ -1054,7 +1256,7 @@ function contract(name: string, makeState: MakeState) {
           ok: false,
           reason: 'none',
         });
-        expect(view(await state.read('alice', 0, 10))).toEqual({ events: [{ id: 1, json: endEvent }], last: 1, gap: false });
+        expect(view(await state.read('alice', 0, 10))).toEqual({ events: [stored(1, endEvent)], last: 1, gap: false });
       });
 
       it('concurrent ends (also from another replica) succeed exactly once', async () => {
@@ -1078,31 +1280,33 @@ function contract(name: string, makeState: MakeState) {
       it('a logout with the wrong token is none and leaves the session live', async () => {
         const token = await login('alice');
         expect(await state.endSession('alice', end('alice:wrong', T0 + 1), BIG_CAP, RETAIN)).toEqual({ ok: false, reason: 'none' });
-        expect(await state.checkSession('alice', token, T0 + 2, check())).toMatchObject({ ok: true });
+        expect(await state.admitCommand('alice', token, T0 + 2, admit())).toEqual({ ok: true });
         expect(view(await state.read('alice', 0, 10))).toEqual({ events: [], last: 0, gap: false });
       });
 
       it("token '' ends whichever session is live", async () => {
         const token = await login('alice');
         expect(await state.endSession('alice', end('', T0 + 1, { reason: 'timeout' }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
-        expect(await state.checkSession('alice', token, T0 + 2, check())).toMatchObject({ ok: false, reason: 'ended', ended: 'timeout' });
+        expect(await state.admitCommand('alice', token, T0 + 2, admit())).toEqual({ ok: false, reason: 'ended' });
+        expect(await state.sessionCursor('alice', token)).toMatchObject({ ended: true });
       });
 
       it('with an idle deadline: active (with the real last activity) until the session is idle that long', async () => {
         const token = await login('alice', T0);
-        expect(await state.checkSession('alice', token, T0 + 5000, check({ touch: true }))).toMatchObject({ ok: true });
+        expect(await state.admitCommand('alice', token, T0 + 5000, admit({ activity: true }))).toEqual({ ok: true });
         expect(await state.endSession('alice', end('', T0 + 6000, { reason: 'timeout', idleSince: T0 + 4999 }), BIG_CAP, RETAIN)).toEqual({
           ok: false,
           reason: 'active',
           lastActive: T0 + 5000,
         });
-        expect(await state.checkSession('alice', token, T0 + 6000, check())).toMatchObject({ ok: true });
+        expect(await state.admitCommand('alice', token, T0 + 6000, admit())).toEqual({ ok: true });
         expect(view(await state.read('alice', 0, 10))).toMatchObject({ events: [], last: 0 });
         expect(await state.endSession('alice', end('', T0 + 7000, { reason: 'timeout', idleSince: T0 + 5000 }), BIG_CAP, RETAIN)).toEqual({
           ok: true,
           id: 1,
         });
-        expect(await state.checkSession('alice', token, T0 + 7000, check())).toMatchObject({ ok: false, reason: 'ended', ended: 'timeout' });
+        expect(await state.admitCommand('alice', token, T0 + 7000, admit())).toEqual({ ok: false, reason: 'ended' });
+        expect(await state.sessionCursor('alice', token)).toMatchObject({ ended: true });
       });
 
       it('a session never touched counts as active since it opened', async () => {
@@ -1133,16 +1337,231 @@ function contract(name: string, makeState: MakeState) {
       it('keeps the ended session readable for retainMs, then forgets it', async () => {
         const token = await login('alice');
         expect(await state.endSession('alice', end(token, T0 + 1), BIG_CAP, 300)).toEqual({ ok: true, id: 1 });
-        expect(await state.checkSession('alice', token, T0 + 2, check())).toMatchObject({ ok: false, reason: 'ended' });
+        expect(await state.admitCommand('alice', token, T0 + 2, admit())).toEqual({ ok: false, reason: 'ended' });
+        expect(await state.sessionCursor('alice', token)).toMatchObject({ ended: true });
         await vi.waitFor(
-          async () => expect(await state.checkSession('alice', token, T0 + 3, check())).toEqual({ ok: false, reason: 'none' }),
+          async () => expect(await state.admitCommand('alice', token, T0 + 3, admit())).toEqual({ ok: false, reason: 'none' }),
           WAIT,
         );
+        expect(await state.sessionCursor('alice', token)).toBeNull();
         expect(polled(await state.poll('alice', token, cursor(0), 10))).toEqual({ ok: false, reason: 'none' });
         expect(polled(await state.poll('alice', token, null, 10))).toEqual({ ok: false, reason: 'none' });
         // The user and their inbox stay.
         expect(view(await state.read('alice', 0, 10))).toMatchObject({ last: 1 });
-        expect(await state.openSession('alice', 'alice:t2', T0 + 4, '127.0.0.1', 0)).toMatchObject({ ok: true, seen: 1 });
+        expect(await state.openSession('alice', 'alice:t2', T0 + 4, '127.0.0.1', 0)).toEqual({ ok: true, cursor: { inbox: 1, lobby: 0 }, gap: false });
+      });
+    });
+
+    describe('trimmedAfter', () => {
+      it('is false while nothing after the cursor was trimmed, at or past the newest events too', async () => {
+        await users('alice');
+        expect(await state.trimmedAfter('alice', cursor(0, 0))).toBe(false);
+        expect(await state.trimmedAfter('nobody', cursor(0, 0))).toBe(false);
+        await login('alice');
+        for (let n = 1; n <= 5; n++) await state.deliver('alice', signal(ev(n)), BIG_CAP);
+        for (let n = 1; n <= 3; n++) await state.appendLobby([], ev(n, 'presence'), BIG_CAP);
+        for (const inbox of [0, 1, 4, 5, 99]) {
+          for (const lobby of [0, 2, 3, 99]) {
+            expect(await state.trimmedAfter('alice', cursor(inbox, lobby)), `${inbox}-${lobby}`).toBe(false);
+          }
+        }
+      });
+
+      it('is true once inbox events after the cursor were trimmed; false from just before the oldest kept', async () => {
+        await login('alice');
+        for (let n = 1; n <= 6; n++) await state.deliver('alice', signal(ev(n)), 3);
+        expect(ids((await state.read('alice', 0, 10)).events)).toEqual([4, 5, 6]);
+        expect(await state.trimmedAfter('alice', cursor(0))).toBe(true);
+        expect(await state.trimmedAfter('alice', cursor(2))).toBe(true);
+        expect(await state.trimmedAfter('alice', cursor(3))).toBe(false);
+        expect(await state.trimmedAfter('alice', cursor(5))).toBe(false);
+        expect(await state.trimmedAfter('alice', cursor(6))).toBe(false);
+        expect(await state.trimmedAfter('alice', cursor(99))).toBe(false);
+        // Another user's inbox is not the user's.
+        await users('bob');
+        expect(await state.trimmedAfter('bob', cursor(0))).toBe(false);
+      });
+
+      it('is true once lobby events after the cursor were trimmed; false from just before the oldest kept', async () => {
+        await users('alice');
+        for (let n = 1; n <= 6; n++) await state.appendLobby([`u${n}`], ev(n, 'presence'), 3);
+        expect(await state.trimmedAfter('alice', cursor(0, 0))).toBe(true);
+        expect(await state.trimmedAfter('alice', cursor(0, 2))).toBe(true);
+        expect(await state.trimmedAfter('alice', cursor(0, 3))).toBe(false);
+        expect(await state.trimmedAfter('alice', cursor(0, 6))).toBe(false);
+        expect(await state.trimmedAfter('alice', cursor(0, 99))).toBe(false);
+        // The lobby is everyone's.
+        expect(await state.trimmedAfter('nobody', cursor(0, 2))).toBe(true);
+      });
+
+      it('either stream trimmed after its position is a gap; each position is checked against its own stream', async () => {
+        await login('alice');
+        for (let n = 1; n <= 4; n++) await state.deliver('alice', signal(ev(n)), 2);
+        for (let n = 1; n <= 6; n++) await state.appendLobby([], ev(n, 'broadcast'), 3);
+        // Inbox keeps 3 and 4; the lobby keeps 4, 5 and 6.
+        expect(await state.trimmedAfter('alice', cursor(2, 3))).toBe(false);
+        expect(await state.trimmedAfter('alice', cursor(1, 3))).toBe(true);
+        expect(await state.trimmedAfter('alice', cursor(2, 2))).toBe(true);
+        expect(await state.trimmedAfter('alice', cursor(1, 2))).toBe(true);
+        // Swapped positions: an inbox position of 3 is fine, a lobby position of 2 is not.
+        expect(await state.trimmedAfter('alice', cursor(3, 2))).toBe(true);
+        // The same answer on another replica, and what read and readLobby report.
+        const other = await replica();
+        for (const [inbox, lobby] of [
+          [2, 3],
+          [1, 3],
+          [2, 2],
+        ]) {
+          const [i, l] = [await state.read('alice', inbox, 0), await state.readLobby(lobby, 0)];
+          expect(await other.trimmedAfter('alice', cursor(inbox, lobby))).toBe(i.gap || l.gap);
+        }
+      });
+
+      it('reads nothing away: a poll after it still sees every event', async () => {
+        const token = await login('alice');
+        for (let n = 1; n <= 3; n++) await state.deliver('alice', signal(ev(n)), BIG_CAP);
+        expect(await state.trimmedAfter('alice', cursor(0))).toBe(false);
+        expect(await state.sessionCursor('alice', token)).toEqual({ ended: false, cursor: { inbox: 0, lobby: 0 } });
+        const r = await state.poll('alice', token, null, 10);
+        expect(r.ok && ids(r.inbox.events)).toEqual([1, 2, 3]);
+      });
+    });
+
+    describe('stored events: kind, time and skip', () => {
+      it('inbox events come back with the kind and time they were stored with (not read from the JSON) and no skip, from read, poll and wake-ups', async () => {
+        const token = await login('alice');
+        const wakes: [string, StoredEvent][] = [];
+        state.onWake((user, e) => wakes.push([user, e]));
+        await state.watch('alice');
+        const sent: NewEvent[] = [
+          { kind: 'private_request', at: T0 + 500, json: '{"type":"private_request","from":"bob","at":1}' },
+          { kind: 'private_accept', at: 0, json: '{"type":"private_accept","peer":"bob"}' },
+          { kind: 'message', at: Date.UTC(2100, 0, 1, 0, 0, 0, 999), json: '{"type":"message","text":"a b  c {d} \\"e\\" ,f","at":2}' },
+          // Times as given, in whatever order they come.
+          { kind: 'private_decline', at: T0 + 1, json: '{"type":"private_decline","peer":"bob"}' },
+        ];
+        for (const e of sent) expect(await state.deliver('alice', signal(e, 'bob'), BIG_CAP)).toMatchObject({ ok: true });
+        const dmEvent = event({ type: 'message', from: 'bob', text: 'hi', at: T0 + 9 });
+        expect(await state.deliver('alice', dm(dmEvent, 'bob'), BIG_CAP)).toEqual({ ok: true, id: 5, online: true });
+        const expected = [...sent.map((e, k) => stored(k + 1, e)), stored(5, flagged(dmEvent, false))];
+        expect((await state.read('alice', 0, 10)).events).toEqual(expected);
+        const polledPage = await state.poll('alice', token, cursor(0), 10);
+        expect(polledPage.ok && polledPage.inbox.events).toEqual(expected);
+        const other = await replica();
+        expect((await other.read('alice', 2, 10)).events).toEqual(expected.slice(2));
+        await vi.waitFor(() => expect(wakes).toEqual(expected.map((e) => ['alice', e])), WAIT);
+      });
+
+      it("a session_end is stored with its kind and time, and is the session's last event", async () => {
+        const token = await login('alice');
+        await state.deliver('alice', signal(ev(1)), BIG_CAP);
+        const bye = event({ type: 'session_end', reason: 'timeout', at: T0 + 77, text: 'bye' });
+        expect(await state.endSession('alice', end(token, T0 + 78, { reason: 'timeout', event: bye }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 2 });
+        const [last] = (await state.read('alice', 1, 10)).events;
+        expect(last).toEqual({ id: 2, kind: 'session_end', at: T0 + 77, skip: [], json: bye.json });
+      });
+
+      it('lobby events come back with their kind, time and skip list, from readLobby and wake-ups alike', async () => {
+        const wakes: LobbyEvent[] = [];
+        state.onLobby((e) => wakes.push(e));
+        await state.watchLobby();
+        const sent: [string[], NewEvent][] = [
+          [[], { kind: 'broadcast', at: T0 + 3, json: '{"type":"broadcast","text":"to all  of you","at":3}' }],
+          [['alice'], { kind: 'presence', at: T0 + 1, json: '{"type":"presence","user":"alice"}' }],
+          [['bob', 'carol.c', 'd_e-f'], { kind: 'broadcast', at: 0, json: '{"type":"broadcast","text":"{x} y"}' }],
+        ];
+        for (const [k, [skip, e]] of sent.entries()) expect(await state.appendLobby(skip, e, BIG_CAP)).toBe(k + 1);
+        const expected = sent.map(([skip, e], k) => stored(k + 1, e, skip));
+        expect((await state.readLobby(0, 10)).events).toEqual(expected);
+        await vi.waitFor(() => expect(wakes).toEqual(expected), WAIT);
+        expect(wakes.map((e) => e.skip.length)).toEqual([0, 1, 3]);
+      });
+    });
+
+    describe('entries written by an older version', () => {
+      /**
+       * Appends an entry as the scripts do (state/lua/includes/append.lua):
+       * the stream's sequence (field `seq` of its hash) first, then the list.
+       */
+      async function olderAppend(hash: string, list: string, entry: string): Promise<number> {
+        const client = await raw();
+        const seq = await client.hincrby(hash, 'seq', 1);
+        await client.rpush(list, entry);
+        return seq;
+      }
+
+      it('an inbox entry that is only its JSON is read with the type and at of its JSON as kind and time, and no skip', async () => {
+        await users('alice');
+        const message = JSON.stringify({ type: 'message', from: 'bob', body: 'hi {there} you', at: T0 + 1, text: 'bob: hi {there} you', offline: true });
+        const bye = JSON.stringify({ type: 'session_end', reason: 'logout', at: T0 + 2, text: 'You have been logged out' });
+        expect(await olderAppend(keys.user('alice'), keys.inbox('alice'), message)).toBe(1);
+        expect(await olderAppend(keys.user('alice'), keys.inbox('alice'), bye)).toBe(2);
+        // New entries go on after them.
+        expect(await state.deliver('alice', dm(ev(3)), BIG_CAP)).toEqual({ ok: true, id: 3, online: false });
+        const expected: StoredEvent[] = [
+          { id: 1, kind: 'message', at: T0 + 1, skip: [], json: message },
+          { id: 2, kind: 'session_end', at: T0 + 2, skip: [], json: bye },
+          stored(3, flagged(ev(3), true)),
+        ];
+        expect(view(await state.read('alice', 0, 10))).toEqual({ events: expected, last: 3, gap: false });
+        expect((await state.read('alice', 1, 10)).events).toEqual(expected.slice(1));
+        // Through a poll too, and on another replica.
+        const token = await login('alice');
+        const r = await state.poll('alice', token, cursor(0), 10);
+        expect(r.ok && r.inbox.events).toEqual(expected);
+        const other = await replica();
+        expect((await other.read('alice', 0, 10)).events).toEqual(expected);
+      });
+
+      it('an older inbox entry without type or at reads with an empty kind and time 0', async () => {
+        await users('alice');
+        const bare = '{"n":1,"text":"no type, no time"}';
+        expect(await olderAppend(keys.user('alice'), keys.inbox('alice'), bare)).toBe(1);
+        expect((await state.read('alice', 0, 10)).events).toEqual([{ id: 1, kind: '', at: 0, skip: [], json: bare }]);
+      });
+
+      it('a lobby entry `<skip> <json>` is read with its skip list and the type and at of its JSON', async () => {
+        const presence = JSON.stringify({ type: 'presence', user: 'bob', state: 'in', at: T0 + 1, text: 'bob logged in' });
+        const broadcast = JSON.stringify({ type: 'broadcast', from: 'carol', body: 'a {b} c', at: T0 + 2, text: 'carol: a {b} c' });
+        const toAll = JSON.stringify({ type: 'broadcast', from: 'dave', body: ' x ', at: T0 + 3, text: 'dave:  x ' });
+        expect(await olderAppend(keys.lobbyMeta, keys.lobby, `bob ${presence}`)).toBe(1);
+        expect(await olderAppend(keys.lobbyMeta, keys.lobby, `carol,alice,e.f_g-h ${broadcast}`)).toBe(2);
+        // An empty skip list: the entry starts with the space.
+        expect(await olderAppend(keys.lobbyMeta, keys.lobby, ` ${toAll}`)).toBe(3);
+        expect(await state.lobbyHead()).toBe(3);
+        expect(await state.appendLobby(['erin'], ev(4, 'presence'), BIG_CAP)).toBe(4);
+        const expected: LobbyEvent[] = [
+          { id: 1, kind: 'presence', at: T0 + 1, skip: ['bob'], json: presence },
+          { id: 2, kind: 'broadcast', at: T0 + 2, skip: ['carol', 'alice', 'e.f_g-h'], json: broadcast },
+          { id: 3, kind: 'broadcast', at: T0 + 3, skip: [], json: toAll },
+          stored(4, ev(4, 'presence'), ['erin']),
+        ];
+        expect(await state.readLobby(0, 10)).toEqual({ events: expected, last: 4, cursor: 4, gap: false });
+        expect((await state.readLobby(2, 10)).events).toEqual(expected.slice(2));
+        const other = await replica();
+        expect((await other.readLobby(0, 10)).events).toEqual(expected);
+      });
+
+      it('older entries leave the capped streams as new ones arrive, with the ids going on', async () => {
+        await users('alice');
+        const old = JSON.stringify({ type: 'message', from: 'bob', at: T0 + 1, text: 'bob: old' });
+        expect(await olderAppend(keys.user('alice'), keys.inbox('alice'), old)).toBe(1);
+        expect(await olderAppend(keys.lobbyMeta, keys.lobby, `bob ${old.replace('message', 'broadcast')}`)).toBe(1);
+        expect(await state.deliver('alice', dm(ev(2)), 2)).toMatchObject({ ok: true, id: 2 });
+        expect(await state.appendLobby([], ev(2, 'broadcast'), 2)).toBe(2);
+        expect(ids((await state.read('alice', 0, 10)).events)).toEqual([1, 2]);
+        expect((await state.read('alice', 0, 10)).events[0]).toMatchObject({ kind: 'message', at: T0 + 1 });
+        expect((await state.readLobby(0, 10)).events[0]).toMatchObject({ kind: 'broadcast', at: T0 + 1, skip: ['bob'] });
+        expect(await state.deliver('alice', dm(ev(3)), 2)).toMatchObject({ ok: true, id: 3 });
+        expect(await state.appendLobby([], ev(3, 'broadcast'), 2)).toBe(3);
+        expect(view(await state.read('alice', 0, 10))).toEqual({
+          events: [stored(2, flagged(ev(2), true)), stored(3, flagged(ev(3), true))],
+          last: 3,
+          gap: true,
+        });
+        expect(await state.readLobby(1, 10)).toEqual({ events: [stored(2, ev(2, 'broadcast')), stored(3, ev(3, 'broadcast'))], last: 3, cursor: 3, gap: false });
+        expect(await state.trimmedAfter('alice', cursor(0, 0))).toBe(true);
+        expect(await state.trimmedAfter('alice', cursor(1, 1))).toBe(false);
       });
     });
 
@@ -1416,7 +1835,7 @@ function contract(name: string, makeState: MakeState) {
       }
 
       function lobbyEvent(n: number): LobbyEvent {
-        return { id: n, skip: [`u${n}`], json: ev(n, 'presence') };
+        return stored(n, ev(n, 'presence'), [`u${n}`]);
       }
 
       it('an empty lobby has head 0 and reads as empty', async () => {
@@ -1447,18 +1866,18 @@ function contract(name: string, makeState: MakeState) {
         expect(await other.lobbyHead()).toBe(30);
         const page = await state.readLobby(0, 100);
         const byId = new Map(page.events.map((e) => [e.id, e]));
-        got.forEach((id, n) => expect(byId.get(id)).toEqual({ id, skip: [`u${n}`], json: ev(n, 'presence') }));
+        got.forEach((id, n) => expect(byId.get(id)).toEqual(stored(id, ev(n, 'presence'), [`u${n}`])));
       });
 
       it('readLobby returns the events after a position, in order, with their skip lists and JSON byte for byte', async () => {
-        const entries: [string[], string][] = [
-          [['alice'], JSON.stringify({ type: 'presence', user: 'alice', state: 'online' })],
-          [['bob', 'carol', 'dave.e', 'x_y-z'], JSON.stringify({ type: 'broadcast', from: 'bob', text: 'héllo wörld ✓ 日本語 🙂' })],
-          [['carol'], JSON.stringify({ type: 'broadcast', from: 'carol', text: 'line\nbreak "quoted" \\ back\tslash, a,b c' })],
-          [['dave'], JSON.stringify({ type: 'broadcast', from: 'dave', text: '  leading and trailing  ' })],
+        const entries: [string[], NewEvent][] = [
+          [['alice'], event({ type: 'presence', user: 'alice', state: 'online', at: T0 + 5 })],
+          [['bob', 'carol', 'dave.e', 'x_y-z'], event({ type: 'broadcast', from: 'bob', text: 'héllo wörld ✓ 日本語 🙂', at: T0 + 6 })],
+          [['carol'], event({ type: 'broadcast', from: 'carol', text: 'line\nbreak "quoted" \\ back\tslash, a,b c', at: T0 + 2 })],
+          [['dave'], event({ type: 'broadcast', from: 'dave', text: '  leading and trailing  ', at: T0 + 7 })],
         ];
-        for (const [k, [skip, json]] of entries.entries()) expect(await state.appendLobby(skip, json, BIG_CAP)).toBe(k + 1);
-        const all = entries.map(([skip, json], k) => ({ id: k + 1, skip, json }));
+        for (const [k, [skip, e]] of entries.entries()) expect(await state.appendLobby(skip, e, BIG_CAP)).toBe(k + 1);
+        const all = entries.map(([skip, e], k) => stored(k + 1, e, skip));
         expect(await state.readLobby(0, 10)).toEqual({ events: all, last: 4, cursor: 4, gap: false });
         expect(await state.readLobby(1, 10)).toEqual({ events: all.slice(1), last: 4, cursor: 4, gap: false });
         expect(await state.readLobby(3, 10)).toEqual({ events: all.slice(3), last: 4, cursor: 4, gap: false });
@@ -1472,7 +1891,7 @@ function contract(name: string, makeState: MakeState) {
         state.onLobby((event) => wakes.push(event));
         await state.watchLobby();
         expect(await state.appendLobby([], ev('all', 'broadcast'), BIG_CAP)).toBe(1);
-        const expected = [{ id: 1, skip: [], json: ev('all', 'broadcast') }];
+        const expected = [stored(1, ev('all', 'broadcast'), [])];
         expect((await state.readLobby(0, 10)).events).toEqual(expected);
         await vi.waitFor(() => expect(wakes).toEqual(expected), WAIT);
       });
@@ -1502,7 +1921,7 @@ function contract(name: string, makeState: MakeState) {
     });
 
     describe('lobby wake-ups', () => {
-      type InboxWake = [string, number, string];
+      type InboxWake = [string, StoredEvent];
 
       function lobbyRecorder(s: State): LobbyEvent[] {
         const wakes: LobbyEvent[] = [];
@@ -1512,7 +1931,7 @@ function contract(name: string, makeState: MakeState) {
 
       function inboxRecorder(s: State): InboxWake[] {
         const wakes: InboxWake[] = [];
-        s.onWake((user, id, json) => wakes.push([user, id, json]));
+        s.onWake((user, event) => wakes.push([user, event]));
         return wakes;
       }
 
@@ -1523,14 +1942,14 @@ function contract(name: string, makeState: MakeState) {
         const theirs = lobbyRecorder(other);
         await state.watchLobby();
         await other.watchLobby();
-        const broadcast = JSON.stringify({ type: 'broadcast', from: 'bob', text: '  two  spaces, ünïcödé 🙂 ' });
+        const broadcast = event({ type: 'broadcast', from: 'bob', text: '  two  spaces, ünïcödé 🙂 ', at: T0 + 2 });
         expect(await other.appendLobby(['alice'], ev(1, 'presence'), BIG_CAP)).toBe(1);
         expect(await state.appendLobby(['bob', 'carol', 'dave'], broadcast, BIG_CAP)).toBe(2);
         expect(await other.appendLobby(['erin'], ev(3, 'presence'), BIG_CAP)).toBe(3);
         const expected: LobbyEvent[] = [
-          { id: 1, skip: ['alice'], json: ev(1, 'presence') },
-          { id: 2, skip: ['bob', 'carol', 'dave'], json: broadcast },
-          { id: 3, skip: ['erin'], json: ev(3, 'presence') },
+          stored(1, ev(1, 'presence'), ['alice']),
+          stored(2, broadcast, ['bob', 'carol', 'dave']),
+          stored(3, ev(3, 'presence'), ['erin']),
         ];
         await vi.waitFor(() => {
           expect(mine).toEqual(expected);
@@ -1550,17 +1969,17 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.appendLobby(['alice'], ev(1, 'presence'), BIG_CAP)).toBe(1);
         // Wake-ups of one store arrive in order: once the marker's arrived, anything before it has too.
         await state.deliver('marker', dm(ev('m1')), BIG_CAP);
-        await vi.waitFor(() => expect(inbox.at(-1)).toEqual(['marker', 1, flagged(ev('m1'), true)]), WAIT);
+        await vi.waitFor(() => expect(inbox.at(-1)).toEqual(['marker', stored(1, flagged(ev('m1'), true))]), WAIT);
         expect(lobby).toEqual([]);
 
         await state.watchLobby();
         expect(await state.appendLobby(['alice'], ev(2, 'presence'), BIG_CAP)).toBe(2);
         await state.deliver('marker', dm(ev('m2')), BIG_CAP);
-        await vi.waitFor(() => expect(inbox.at(-1)).toEqual(['marker', 2, flagged(ev('m2'), true)]), WAIT);
-        await vi.waitFor(() => expect(lobby).toEqual([{ id: 2, skip: ['alice'], json: ev(2, 'presence') }]), WAIT);
+        await vi.waitFor(() => expect(inbox.at(-1)).toEqual(['marker', stored(2, flagged(ev('m2'), true))]), WAIT);
+        await vi.waitFor(() => expect(lobby).toEqual([stored(2, ev(2, 'presence'), ['alice'])]), WAIT);
         expect(inbox).toEqual([
-          ['marker', 1, flagged(ev('m1'), true)],
-          ['marker', 2, flagged(ev('m2'), true)],
+          ['marker', stored(1, flagged(ev('m1'), true))],
+          ['marker', stored(2, flagged(ev('m2'), true))],
         ]);
       });
 
@@ -1572,27 +1991,27 @@ function contract(name: string, makeState: MakeState) {
         await state.watch('alice');
         await state.deliver('alice', dm(ev(1)), BIG_CAP);
         await state.appendLobby(['bob'], ev('marker', 'presence'), BIG_CAP);
-        await vi.waitFor(() => expect(lobby).toEqual([{ id: 1, skip: ['bob'], json: ev('marker', 'presence') }]), WAIT);
-        expect(inbox).toEqual([['alice', 1, flagged(ev(1), true)]]);
+        await vi.waitFor(() => expect(lobby).toEqual([stored(1, ev('marker', 'presence'), ['bob'])]), WAIT);
+        expect(inbox).toEqual([['alice', stored(1, flagged(ev(1), true))]]);
       });
     });
 
     describe('wake-ups', () => {
-      type Wake = [string, number, string];
+      type Wake = [string, StoredEvent];
 
       function recorder(s: State): Wake[] {
         const wakes: Wake[] = [];
-        s.onWake((user, id, json) => wakes.push([user, id, json]));
+        s.onWake((user, event) => wakes.push([user, event]));
         return wakes;
       }
 
-      it('a watched user is woken with (user, id, json) when an event is appended, json as stored', async () => {
+      it('a watched user is woken with (user, event) when an event is appended, the event as stored', async () => {
         await users('alice', 'bob');
         const wakes = recorder(state);
         await state.watch('alice');
         await login('alice');
         expect(await state.deliver('alice', dm(ev('live'), 'bob'), BIG_CAP)).toEqual({ ok: true, id: 1, online: true });
-        await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, flagged(ev('live'), false)]]), WAIT);
+        await vi.waitFor(() => expect(wakes).toEqual([['alice', stored(1, flagged(ev('live'), false))]]), WAIT);
       });
 
       it('wakes with the stored form for an offline user (flagged offline), and for session_end', async () => {
@@ -1606,8 +2025,8 @@ function contract(name: string, makeState: MakeState) {
         await vi.waitFor(
           () =>
             expect(wakes).toEqual([
-              ['alice', 1, flagged(ev('stored'), true)],
-              ['alice', 2, endEvent],
+              ['alice', stored(1, flagged(ev('stored'), true))],
+              ['alice', stored(2, endEvent)],
             ]),
           WAIT,
         );
@@ -1624,8 +2043,8 @@ function contract(name: string, makeState: MakeState) {
         await other.deliver('alice', dm(ev(1)), BIG_CAP);
         await state.deliver('alice', dm(ev(2)), BIG_CAP);
         const expected: Wake[] = [
-          ['alice', 1, flagged(ev(1), true)],
-          ['alice', 2, flagged(ev(2), true)],
+          ['alice', stored(1, flagged(ev(1), true))],
+          ['alice', stored(2, flagged(ev(2), true))],
         ];
         await vi.waitFor(() => {
           expect(mine).toEqual(expected);
@@ -1649,26 +2068,26 @@ function contract(name: string, makeState: MakeState) {
         await state.deliver('alice', dm(ev(1)), BIG_CAP);
         // Wake-ups of one store arrive in order: once the marker's arrived, anything before it has too.
         await state.deliver('marker', dm(ev('m1')), BIG_CAP);
-        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['marker', 1, flagged(ev('m1'), true)]), WAIT);
+        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['marker', stored(1, flagged(ev('m1'), true))]), WAIT);
         expect(wakes).toEqual([
-          ['alice', 1, flagged(ev(1), true)],
-          ['marker', 1, flagged(ev('m1'), true)],
+          ['alice', stored(1, flagged(ev(1), true))],
+          ['marker', stored(1, flagged(ev('m1'), true))],
         ]);
 
         await state.unwatch('alice');
         await state.deliver('alice', dm(ev(2)), BIG_CAP);
         await state.deliver('marker', dm(ev('m2')), BIG_CAP);
-        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['marker', 2, flagged(ev('m2'), true)]), WAIT);
+        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['marker', stored(2, flagged(ev('m2'), true))]), WAIT);
         expect(wakes).toEqual([
-          ['alice', 1, flagged(ev(1), true)],
-          ['marker', 1, flagged(ev('m1'), true)],
-          ['marker', 2, flagged(ev('m2'), true)],
+          ['alice', stored(1, flagged(ev(1), true))],
+          ['marker', stored(1, flagged(ev('m1'), true))],
+          ['marker', stored(2, flagged(ev('m2'), true))],
         ]);
 
         // Watching again resumes wake-ups.
         await state.watch('alice');
         await state.deliver('alice', dm(ev(3)), BIG_CAP);
-        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['alice', 3, flagged(ev(3), true)]), WAIT);
+        await vi.waitFor(() => expect(wakes.at(-1)).toEqual(['alice', stored(3, flagged(ev(3), true))]), WAIT);
         expect(wakes).toHaveLength(4);
       });
 
@@ -1679,7 +2098,7 @@ function contract(name: string, makeState: MakeState) {
         const wakes = recorder(state);
         await state.watch('alice');
         await state.deliver('alice', dm(ev(1)), BIG_CAP);
-        await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, flagged(ev(1), true)]]), WAIT);
+        await vi.waitFor(() => expect(wakes).toEqual([['alice', stored(1, flagged(ev(1), true))]]), WAIT);
         expect(resyncs).toBe(0);
       });
 
@@ -1687,9 +2106,9 @@ function contract(name: string, makeState: MakeState) {
         await login('alice');
         const wakes = recorder(state);
         await state.watch('alice');
-        const body = JSON.stringify({ type: 'message', text: '  two  spaces, ünïcödé 🙂 ' });
+        const body = event({ type: 'message', text: '  two  spaces, ünïcödé 🙂 ', at: T0 + 1 });
         await state.deliver('alice', signal(body), BIG_CAP);
-        await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, body]]), WAIT);
+        await vi.waitFor(() => expect(wakes).toEqual([['alice', stored(1, body)]]), WAIT);
       });
     });
   });
@@ -1740,11 +2159,11 @@ function resubscribe(store: () => Droppable) {
       expect(await state.addUser('alice', 'h')).toBe(true);
       let resyncs = 0;
       state.onResync(() => resyncs++);
-      const wakes: [string, number, string][] = [];
-      state.onWake((user, id, json) => wakes.push([user, id, json]));
+      const wakes: [string, StoredEvent][] = [];
+      state.onWake((user, event) => wakes.push([user, event]));
       await state.watch('alice');
       await state.deliver('alice', dm(ev(1)), BIG_CAP);
-      await vi.waitFor(() => expect(wakes).toEqual([['alice', 1, flagged(ev(1), true)]]), WAIT);
+      await vi.waitFor(() => expect(wakes).toEqual([['alice', stored(1, flagged(ev(1), true))]]), WAIT);
       expect(resyncs).toBe(0);
 
       // Drop the subscriber's connection from the server side.
@@ -1762,7 +2181,7 @@ function resubscribe(store: () => Droppable) {
         { timeout: 10_000, interval: 100 },
       );
       expect(wakes[1][0]).toBe('alice');
-      expect(wakes[1][2]).toBe(flagged(ev('again'), true));
+      expect(wakes[1][1]).toMatchObject({ kind: 'message', at: ev('again').at, skip: [], json: flagged(ev('again'), true).json });
       expect(resyncs).toBe(1);
     });
 
@@ -1773,7 +2192,7 @@ function resubscribe(store: () => Droppable) {
       state.onLobby((event) => lobby.push(event));
       await state.watchLobby();
       expect(await state.appendLobby(['alice'], ev(1, 'presence'), BIG_CAP)).toBe(1);
-      await vi.waitFor(() => expect(lobby).toEqual([{ id: 1, skip: ['alice'], json: ev(1, 'presence') }]), WAIT);
+      await vi.waitFor(() => expect(lobby).toEqual([stored(1, ev(1, 'presence'), ['alice'])]), WAIT);
 
       expect(await store().killSubscribers()).toBeGreaterThanOrEqual(1);
       await vi.waitFor(() => expect(resyncs).toBe(1), { timeout: 10_000, interval: 20 });
@@ -1784,7 +2203,7 @@ function resubscribe(store: () => Droppable) {
         },
         { timeout: 10_000, interval: 100 },
       );
-      expect(lobby[1]).toMatchObject({ skip: ['bob'], json: ev('again', 'presence') });
+      expect(lobby[1]).toEqual(stored(lobby[1].id, ev('again', 'presence'), ['bob']));
       expect(lobby[1].id).toBeGreaterThan(1);
     });
   });
@@ -1871,7 +2290,7 @@ describe('redis cluster', () => {
       try {
         const wakes: number[] = [];
         const lobby: number[] = [];
-        state.onWake((_user, id) => wakes.push(id));
+        state.onWake((_user, event) => wakes.push(event.id));
         state.onLobby((event) => lobby.push(event.id));
         await state.addUser('alice', 'h');
         await state.watch('alice');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatCursor, parseCursor, type Cursor } from '../../state/cursor.js';
+import { Cursor, formatCursor, parseCursor } from '../../state/cursor.js';
 
 /**
  * A session's cursor as clients see it (SPEC section 4): an opaque string the
@@ -8,12 +8,12 @@ import { formatCursor, parseCursor, type Cursor } from '../../state/cursor.js';
  */
 describe('cursor strings', () => {
   const cursors: Cursor[] = [
-    { inbox: 0, lobby: 0 },
-    { inbox: 17, lobby: 0 },
-    { inbox: 0, lobby: 17 },
-    { inbox: 3, lobby: 1_000_000 },
-    { inbox: 123_456_789, lobby: 42 },
-    { inbox: 999_999_999_999_999, lobby: 999_999_999_999_999 },
+    new Cursor(0, 0),
+    new Cursor(17, 0),
+    new Cursor(0, 17),
+    new Cursor(3, 1_000_000),
+    new Cursor(123_456_789, 42),
+    new Cursor(999_999_999_999_999, 999_999_999_999_999),
   ];
 
   it.each(cursors)('formatCursor / parseCursor round-trip %o', (c) => {
@@ -55,5 +55,44 @@ describe('cursor strings', () => {
   it('accepts parts of up to 15 digits, the most a number holds exactly', () => {
     expect(parseCursor('123456789012345-1')).toEqual({ inbox: 123_456_789_012_345, lobby: 1 });
     expect(parseCursor('1-123456789012345')).toEqual({ inbox: 1, lobby: 123_456_789_012_345 });
+  });
+});
+
+describe('Cursor', () => {
+  it('is its string wherever it is turned into one: String(), a template, JSON', () => {
+    const c = new Cursor(17, 4);
+    expect(String(c)).toBe('17-4');
+    expect(`${c}`).toBe('17-4');
+    expect(c.toJSON()).toBe('17-4');
+    expect(JSON.stringify({ cursor: c })).toBe('{"cursor":"17-4"}');
+  });
+
+  it('Cursor.parse is parseCursor, and gives Cursor instances', () => {
+    const c = Cursor.parse('5-6');
+    expect(c).toBeInstanceOf(Cursor);
+    expect(c).toEqual(parseCursor('5-6'));
+    expect(c?.equals(new Cursor(5, 6))).toBe(true);
+    expect(Cursor.parse('5-')).toBeNull();
+    expect(parseCursor('5-6')).toBeInstanceOf(Cursor);
+  });
+
+  it('withInbox / withLobby give a new cursor past one stream, the other position kept, the original untouched', () => {
+    const c = new Cursor(3, 9);
+    const i = c.withInbox(7);
+    const l = c.withLobby(12);
+    expect(i).toBeInstanceOf(Cursor);
+    expect(l).toBeInstanceOf(Cursor);
+    expect([i.inbox, i.lobby]).toEqual([7, 9]);
+    expect([l.inbox, l.lobby]).toEqual([3, 12]);
+    expect([c.inbox, c.lobby]).toEqual([3, 9]);
+    expect(c.withInbox(7).withLobby(12).equals(new Cursor(7, 12))).toBe(true);
+  });
+
+  it('equals compares both positions', () => {
+    const c = new Cursor(1, 2);
+    expect(c.equals(new Cursor(1, 2))).toBe(true);
+    expect(c.equals(new Cursor(2, 1))).toBe(false);
+    expect(c.equals(new Cursor(1, 3))).toBe(false);
+    expect(c.equals(new Cursor(0, 2))).toBe(false);
   });
 });

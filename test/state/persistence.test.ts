@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openState } from '../../state/connect.js';
-import type { State } from '../../state/index.js';
+import { Cursor } from '../../state/cursor.js';
+import type { NewEvent, State } from '../../state/index.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 /**
@@ -16,6 +17,11 @@ import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const WAIT = { timeout: 10_000, interval: 50 };
+
+/** An event as the handlers would store it: its kind and time beside its JSON. */
+function event(kind: string, at: number, fields: Record<string, unknown>): NewEvent {
+  return { kind, at, json: JSON.stringify({ type: kind, ...fields, at }) };
+}
 
 /** Whether a process is running (a zombie waiting to be reaped is not). */
 function alive(pid: number): boolean {
@@ -50,20 +56,25 @@ describe('state on a persistent redis-server', () => {
   });
 
   it('keeps users, sessions and their cursors, inboxes, the lobby, blocks both ways and presence across a server restart', async () => {
+    const presence0 = event('presence', T0 - 5, { n: 0 });
+    const signal1 = event('private_request', T0 + 1, { n: 1 });
+    const message2 = event('message', T0 + 2, { n: 2 });
+    const broadcast3 = event('broadcast', T0 + 3, { n: 3 });
     const before = open();
     expect(await before.addUser('alice', 'hash-a')).toBe(true);
     expect(await before.addUser('bob', 'hash-b')).toBe(true);
-    expect(await before.appendLobby(['carol'], '{"type":"presence","n":0}', 100)).toBe(1);
-    expect(await before.openSession('alice', 'alice:t', T0, '127.0.0.1', 1)).toMatchObject({ ok: true, seen: 0 });
-    expect(await before.deliver('alice', { from: 'bob', event: '{"n":1}', storable: false }, 100)).toEqual({ ok: true, id: 1, online: true });
-    expect(await before.deliver('bob', { from: 'alice', event: '{"n":2}', storable: true }, 100)).toEqual({
+    expect(await before.appendLobby(['carol'], presence0, 100)).toBe(1);
+    expect(await before.openSession('alice', 'alice:t', T0, '127.0.0.1', 1)).toEqual({ ok: true, cursor: { inbox: 0, lobby: 1 }, gap: false });
+    expect(await before.deliver('alice', { from: 'bob', event: signal1, storable: false }, 100)).toEqual({ ok: true, id: 1, online: true });
+    expect(await before.deliver('bob', { from: 'alice', event: message2, storable: true }, 100)).toEqual({
       ok: true,
       id: 1,
       online: false,
     });
-    expect(await before.appendLobby(['alice', 'bob'], '{"type":"broadcast","n":3}', 100)).toBe(2);
+    expect(await before.appendLobby(['alice', 'bob'], broadcast3, 100)).toBe(2);
     expect(await before.block('bob', 'carol')).toBe(true);
-    await before.saveCursor('alice', 'alice:t', { inbox: 1, lobby: 2 });
+    await before.saveCursor('alice', 'alice:t', new Cursor(1, 2));
+    await before.setPeerListener('alice', 'alice:t', '192.0.2.7', 4567);
     await before.markOnline('alice', T0);
     await before.markOffline('bob', T0 - 1000);
     await before.close();
@@ -77,29 +88,30 @@ describe('state on a persistent redis-server', () => {
     const after = open();
     expect(await after.listUsers()).toEqual(['alice', 'bob']);
     expect(await after.loginRecord('alice')).toEqual({ hash: 'hash-a', lockedUntil: 0 });
-    expect(await after.checkSession('alice', 'alice:t', T0 + 1, { touch: false, rate: 0, burst: 0 })).toEqual({
-      ok: true,
-      p2pHost: '',
-      p2pPort: '',
-      cursor: { inbox: 1, lobby: 2 },
-    });
+    expect(await after.sessionCursor('alice', 'alice:t')).toEqual({ ended: false, cursor: { inbox: 1, lobby: 2 } });
+    expect(await after.admitCommand('alice', 'alice:t', T0 + 1, { activity: false, rate: 0, burst: 0 })).toEqual({ ok: true });
+    expect(await after.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
     const alicePage = await after.read('alice', 0, 10);
-    expect(alicePage.events).toEqual([{ id: 1, json: '{"n":1}' }]);
+    expect(alicePage.events).toEqual([{ id: 1, kind: 'private_request', at: T0 + 1, skip: [], json: signal1.json }]);
     expect(alicePage.last).toBe(1);
     const bobPage = await after.read('bob', 0, 10);
-    expect(bobPage.events).toEqual([{ id: 1, json: '{"n":2,"offline":true}' }]);
+    expect(bobPage.events).toEqual([{ id: 1, kind: 'message', at: T0 + 2, skip: [], json: `${message2.json.slice(0, -1)},"offline":true}` }]);
     expect(await after.blocked('bob')).toEqual(['carol']);
     expect(await after.blockedBy('carol')).toEqual(['bob']);
     expect(await after.lobbyHead()).toBe(2);
     expect((await after.readLobby(0, 10)).events).toEqual([
-      { id: 1, skip: ['carol'], json: '{"type":"presence","n":0}' },
-      { id: 2, skip: ['alice', 'bob'], json: '{"type":"broadcast","n":3}' },
+      { id: 1, kind: 'presence', at: T0 - 5, skip: ['carol'], json: presence0.json },
+      { id: 2, kind: 'broadcast', at: T0 + 3, skip: ['alice', 'bob'], json: broadcast3.json },
     ]);
     expect(await after.online()).toEqual(['alice']);
     expect(await after.endedSince(T0 - 1000)).toEqual(['bob']);
     // Sequences go on where they stopped.
-    expect(await after.deliver('alice', { from: '', event: '{"n":3}', storable: false }, 100)).toEqual({ ok: true, id: 2, online: true });
-    expect(await after.appendLobby(['bob'], '{"type":"presence","n":4}', 100)).toBe(3);
+    expect(await after.deliver('alice', { from: '', event: event('private_request', T0 + 4, { n: 4 }), storable: false }, 100)).toEqual({
+      ok: true,
+      id: 2,
+      online: true,
+    });
+    expect(await after.appendLobby(['bob'], event('presence', T0 + 5, { n: 5 }), 100)).toBe(3);
   });
 });
 

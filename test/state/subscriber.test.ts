@@ -77,13 +77,13 @@ describe('wake-up subscriptions on a real redis-server', () => {
       const writer = openState(redis.url).state;
       opened.push(writer);
       const wakes: [string, number][] = [];
-      watcher.onWake((user, id) => wakes.push([user, id]));
+      watcher.onWake((user, event) => wakes.push([user, event.id]));
       expect(await writer.addUser('alice', 'h-alice')).toBe(true);
       // Both of the watcher's connections (commands, subscriber) have sent
       // their handshake and wait for its replies: watch now.
       await proxy.requested(2);
       await watcher.watch('alice');
-      await writer.deliver('alice', { from: '', event: '{"type":"message","text":"hi"}', storable: true }, 100);
+      await writer.deliver('alice', { from: '', event: { kind: 'message', at: 1, json: '{"type":"message","text":"hi","at":1}' }, storable: true }, 100);
       await vi.waitFor(() => expect(wakes).toEqual([['alice', 1]]), { timeout: 10_000, interval: 20 });
     } finally {
       for (const s of opened) await s.close();
