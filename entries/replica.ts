@@ -6,7 +6,7 @@ import { createHttpApp } from '../transports/http.js';
 import { Live } from '../delivery/live.js';
 import { Metrics } from '../transports/metrics.js';
 import { startSweeper } from './sweeper.js';
-import { createTcpServer, type TcpStats } from '../transports/tcp.js';
+import { createTcpServer, type TcpStats } from '../transports/tcp/server.js';
 
 export interface ReplicaOptions {
   ctx: Context;

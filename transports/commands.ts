@@ -1,18 +1,25 @@
-import { commands, dispatch } from '../handlers/registry.js';
+import { commands, dispatch, dispatchArgs, pollVerb } from '../handlers/registry.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
 import type { Metrics, Transport } from './metrics.js';
 
-const knownVerbs = new Set(commands.map((row) => row.verb));
+const knownVerbs = new Set([...commands.map((row) => row.verb), pollVerb]);
 
 /**
- * Runs one command line for a transport through the command table, and
+ * Runs one command (a line, or a verb with its arguments apart) for a
+ * transport through the command table, and
  * records what an operator sees of it: the command counter and latency, the
  * limits and login failures it hit, and one debug log line. Never the line
  * itself: it may hold a password or a private message.
  */
-export async function runCommand(ctx: Context, metrics: Metrics, transport: Transport, caller: Caller, line: string): Promise<Reply> {
+export async function runCommand(
+  ctx: Context,
+  metrics: Metrics,
+  transport: Transport,
+  caller: Caller,
+  command: string | { verb: string; args: string[] },
+): Promise<Reply> {
   const started = performance.now();
-  const reply = await dispatch(ctx, caller, line);
+  const reply = await (typeof command === 'string' ? dispatch(ctx, caller, command) : dispatchArgs(ctx, caller, command.verb, command.args));
   recordReply(ctx, metrics, transport, caller, reply, (performance.now() - started) / 1000);
   return reply;
 }

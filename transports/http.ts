@@ -1,13 +1,12 @@
 import { Hono, type Context as HonoContext } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { encode, withId } from '../handlers/events.js';
-import { tokenUser } from '../handlers/commands/login.js';
-import { fail, httpStatus, texts } from '../handlers/replies.js';
-import { commands } from '../handlers/registry.js';
+import { tokenUser } from '../handlers/users.js';
+import { fail, httpStatus, texts, wireReply } from '../handlers/replies.js';
+import { commands, pollVerb } from '../handlers/registry.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
-import { formatCursor, parseCursor, type Cursor } from '../state/cursor.js';
-import { readFeed, type FeedPage } from '../delivery/feed.js';
-import type { Wake } from '../delivery/live.js';
+import { Cursor } from '../state/cursor.js';
+import { eventLine, type FeedPage } from '../delivery/feed.js';
+import { longPoll } from '../delivery/long-poll.js';
 import { runCommand } from './commands.js';
 import type { Metrics } from './metrics.js';
 import type { Wakeups } from '../delivery/wakeups.js';
@@ -24,7 +23,6 @@ export interface HttpOptions {
   clientAddress(c: HonoContext): string;
 }
 
-const eventsPerPoll = 200;
 /** How long /readyz waits for the state store: a load balancer needs an answer, not a hang. */
 const readyDeadlineMs = 1000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -41,7 +39,7 @@ export function createHttpApp(o: HttpOptions) {
   let closing = false;
   const app = new Hono();
 
-  const send = (c: HonoContext, reply: Reply) => c.json(reply, httpStatus(reply) as 200);
+  const send = (c: HonoContext, reply: Reply) => c.json(wireReply(reply), httpStatus(reply) as 200);
   const caller = (c: HonoContext): Caller => {
     const token = /^Bearer (\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
     const user = token ? tokenUser(token) : null;
@@ -64,10 +62,7 @@ export function createHttpApp(o: HttpOptions) {
     if (typeof username !== 'string' || typeof password !== 'string' || username === '' || password === '') {
       return send(c, fail('login', 'usage', loginUsage));
     }
-    // A name with spaces can never be a user; keep it one word so the rest
-    // of the line is not taken for the password of someone else.
-    const name = /^\S+$/.test(username) ? username : '!';
-    return send(c, await runCommand(ctx, metrics, 'http', { address: o.clientAddress(c) }, `login ${name} ${password}`));
+    return send(c, await runCommand(ctx, metrics, 'http', { address: o.clientAddress(c) }, { verb: 'login', args: [username, password] }));
   });
 
   app.post('/command', async (c) => {
@@ -91,86 +86,33 @@ export function createHttpApp(o: HttpOptions) {
 
   app.get('/events', async (c) => {
     const who = caller(c).session;
-    if (!who) return send(c, fail('events', 'not_logged_in', texts.notLoggedIn));
+    if (!who) return send(c, fail(pollVerb, 'not_logged_in', texts.notLoggedIn));
     const afterText = c.req.query('after');
     const waitText = c.req.query('wait') ?? '25';
-    const after = afterText === undefined ? null : parseCursor(afterText);
+    const after = afterText === undefined ? null : Cursor.parse(afterText);
     if ((afterText !== undefined && !after) || !/^\d{1,4}$/.test(waitText)) {
-      return send(c, fail('events', 'usage', eventsUsage));
+      return send(c, fail(pollVerb, 'usage', eventsUsage));
     }
-    const waitMs = closing ? 0 : Math.min(Number(waitText), 60) * 1000;
-    const answer = await poll(who.user, who.token, after, waitMs, c.req.raw.signal);
+    const answer = await longPoll(ctx, live, {
+      ...who,
+      after,
+      waitMs: closing ? 0 : Math.min(Number(waitText), 60) * 1000,
+      signal: c.req.raw.signal,
+      closing: () => closing,
+      parked: (delta) => metrics.parkedPolls.inc(delta),
+    });
     if (answer === 'none' || answer === 'ended') {
-      return send(c, fail('events', 'not_logged_in', answer === 'ended' ? texts.sessionEnded : texts.notLoggedIn));
+      return send(c, fail(pollVerb, 'not_logged_in', answer === 'ended' ? texts.sessionEnded : texts.notLoggedIn));
     }
     metrics.eventsDelivered.inc({ transport: 'http' }, answer.events.length);
     return c.body(eventsBody(answer), 200, { 'content-type': 'application/json' });
   });
 
-  /**
-   * One long-poll: checks the token and acknowledges `after` (or takes the
-   * stored cursor), reads both streams after it, and, when there is nothing
-   * yet, holds until a wake-up brings something for this session, the wait
-   * passes or the client leaves. Listening starts before the first read, so
-   * nothing falls between them; after that, a lobby wake-up is answered from
-   * this replica's lobby tail, and only an inbox wake-up reads the inbox.
-   */
-  async function poll(user: string, token: string, after: Cursor | null, waitMs: number, signal: AbortSignal) {
-    let wake: (() => void) | null = null;
-    let inboxGrew = false;
-    const onWake = (w: Wake) => {
-      if (w.kind !== 'lobby') inboxGrew = true;
-      wake?.();
-    };
-    const stop = waitMs > 0 ? await live.listen(user, onWake) : () => undefined;
-    let linger = true;
-    try {
-      const first = await ctx.state.poll(user, token, after, eventsPerPoll);
-      if (!first.ok) {
-        linger = first.reason !== 'none';
-        return first.reason;
-      }
-      inboxGrew = false;
-      let page = await readFeed(ctx, live, user, first.after, eventsPerPoll, first.inbox);
-      let gap = page.gap;
-      const deadline = Date.now() + waitMs;
-      while (page.events.length === 0 && !closing && !signal.aborted && Date.now() < deadline) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, deadline - Date.now());
-          const done = () => {
-            clearTimeout(timer);
-            signal.removeEventListener('abort', done);
-            wake = null;
-            resolve();
-          };
-          wake = done;
-          signal.addEventListener('abort', done, { once: true });
-          metrics.parkedPolls.inc();
-        }).finally(() => metrics.parkedPolls.dec());
-        const inbox = inboxGrew ? 'read' : 'unchanged';
-        inboxGrew = false;
-        page = await readFeed(ctx, live, user, page.cursor, eventsPerPoll, inbox);
-        gap ||= page.gap;
-      }
-      // Without `after`, the stored cursor is the client's: advance it.
-      if (after === null && !sameCursor(page.cursor, first.after)) await ctx.state.saveCursor(user, token, page.cursor);
-      if (closing && page.events.length === 0) {
-        // As on TCP: the replica is going away, the session is not. The event
-        // is not stored, so its id is the cursor the client already has.
-        page = { ...page, events: [{ json: encode.sessionEnd('shutdown', Date.now()), cursor: page.cursor }] };
-      }
-      return { ...page, gap };
-    } finally {
-      // A wrong token leaves no subscription behind for the name it gave.
-      stop(linger);
-    }
-  }
-
   mountWebClient(app, o.webFiles);
   app.get('/healthz', (c) => c.json({ ok: true, text: 'ok' }));
   // The command table, for clients that must tell a command line from text
   // (the web client's input line): every verb, in the table's order.
-  const commandList = { commands: commands.map(({ verb, synopsis, session }) => ({ verb, synopsis, session })) };
+  const commandList = { commands: commands.map(({ verb, synopsis, session, typed }) => ({ verb, synopsis, session, typed })) };
   app.get('/commands', (c) => c.json(commandList, 200, { 'cache-control': 'public, max-age=300' }));
   app.get('/readyz', async (c) => {
     const ready = !closing && (await withDeadline(ctx.state.ping(), readyDeadlineMs).catch(() => false));
@@ -226,12 +168,8 @@ function parseFields(c: HonoContext, body: string): Record<string, unknown> | nu
 
 /** `{"events":[...],"cursor":"..."}`, spliced from the stored encodings without re-encoding them. */
 function eventsBody(page: FeedPage): string {
-  const events = page.events.map((e) => withId(e.json, formatCursor(e.cursor))).join(',');
-  return `{"events":[${events}],"cursor":"${formatCursor(page.cursor)}"${page.gap ? ',"gap":true' : ''}}`;
-}
-
-function sameCursor(a: Cursor, b: Cursor): boolean {
-  return a.inbox === b.inbox && a.lobby === b.lobby;
+  const events = page.events.map((e) => eventLine(e.json, e.cursor)).join(',');
+  return `{"events":[${events}],"cursor":"${page.cursor}"${page.gap ? ',"gap":true' : ''}}`;
 }
 
 /** Settles like `promise`, or rejects once `ms` pass first. */

@@ -20,18 +20,19 @@ afterAll(async () => {
 });
 
 describe('GET /commands', () => {
-  it("lists exactly the registry's commands, in table order: verb, synopsis, session", async () => {
+  it("lists exactly the registry's commands, in table order: verb, synopsis, session, typed", async () => {
     const res = await fetch(`${t.http.base}/commands`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/json');
     expect(res.headers.get('cache-control')).toBe('public, max-age=300');
     const body = (await res.json()) as { commands: { verb: string; synopsis: string; session: boolean }[] };
     expect(body).toEqual({
-      commands: commands.map((row) => ({ verb: row.verb, synopsis: row.synopsis, session: row.session })),
+      commands: commands.map((row) => ({ verb: row.verb, synopsis: row.synopsis, session: row.session, typed: row.typed })),
     });
     // Spelled out for a few rows, so the test does not only compare the table with itself.
-    expect(body.commands[0]).toEqual({ verb: 'login', synopsis: 'login <username> <password>', session: false });
-    expect(body.commands).toContainEqual({ verb: 'whoelsesince', synopsis: 'whoelsesince <seconds>', session: true });
+    expect(body.commands[0]).toEqual({ verb: 'login', synopsis: 'login <username> <password>', session: false, typed: false });
+    expect(body.commands).toContainEqual({ verb: 'whoelsesince', synopsis: 'whoelsesince <seconds>', session: true, typed: true });
+    expect(body.commands).toContainEqual({ verb: 'touch', synopsis: 'touch', session: true, typed: false });
     expect(new Set(body.commands.map((c) => c.verb)).size).toBe(commands.length);
   });
 

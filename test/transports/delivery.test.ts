@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { openState } from '../../state/connect.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { startTestReplica } from '../support/replica.js';
-import { socketBufferBytes } from '../../transports/tcp.js';
+import { socketBufferBytes } from '../../transports/tcp/server.js';
 import { TcpClient } from '../support/tcp-client.js';
 
 /**

@@ -117,7 +117,7 @@ describe('POST /command statuses', () => {
 
   it('503 unavailable with a JSON text when a state store call rejects (a mocked session check), and 200 once it answers again', async () => {
     const luke = await httpLogin('luke', 'sunrise');
-    const failing = vi.spyOn(t.state, 'checkSession').mockRejectedValue(new Error('connection lost'));
+    const failing = vi.spyOn(t.state, 'admitCommand').mockRejectedValue(new Error('connection lost'));
     try {
       expect(await t.http.command(luke.token, 'whoelse')).toMatchObject({
         status: 503,
