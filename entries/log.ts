@@ -1,15 +1,14 @@
 import { hostname } from 'node:os';
 import pino, { type DestinationStream } from 'pino';
 import type { Logger, LogLevel } from '../handlers/types.js';
+import { logs, secretFields as secret } from './log-fields.js';
 
-export const logLevels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+export { logLevels } from './log-fields.js';
 
 /** `json` for machines, `text` for people; `auto` is text on a terminal and JSON otherwise. */
 export type LogFormat = 'auto' | 'json' | 'text';
 export const logFormats: readonly LogFormat[] = ['auto', 'json', 'text'];
 
-/** Fields never written, whatever a caller passes in. */
-const secret = new Set(['password', 'token']);
 
 /**
  * The replica's log, one entry per line on stderr, from start-up on.
@@ -42,9 +41,8 @@ function jsonLogger(level: LogLevel, destination: DestinationStream): Logger {
 }
 
 function textLogger(least: LogLevel, destination: DestinationStream): Logger {
-  const floor = logLevels.indexOf(least);
   return (entryLevel, message, fields = {}) => {
-    if (logLevels.indexOf(entryLevel) < floor) return;
+    if (!logs(least, entryLevel)) return;
     const parts = [new Date().toISOString(), entryLevel.toUpperCase().padEnd(5), message];
     for (const [key, value] of Object.entries(fields)) parts.push(`${key}=${textValue(key, value)}`);
     destination.write(parts.join(' ') + '\n');

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
-import { newSecret, scryptPasswords } from '../handlers/passwords.js';
 import type { Context, Logger } from '../handlers/types.js';
 import { importUsers } from '../handlers/users.js';
 import { openState } from '../state/connect.js';
 import { parseArgs, usage, UsageError, type ServerOptions } from './args.js';
+import { createContext } from './context.js';
 import { parseCredentials } from './credentials.js';
 import { createLogger } from './log.js';
 import { startReplica } from './replica.js';
@@ -33,14 +33,7 @@ async function main(): Promise<void> {
   // reason to drop every connection of this replica.
   process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { err }));
   const { state, embedded } = openState(opts.redis, (message) => log('warn', message));
-  const ctx: Context = {
-    state,
-    clock: { now: () => Date.now() },
-    config: opts.config,
-    passwords: scryptPasswords(),
-    secret: newSecret,
-    log,
-  };
+  const ctx = createContext(state, opts.config, log);
   await state.migrate();
   await seedUsers(ctx, opts.credentials, log);
 

@@ -12,9 +12,7 @@ export function startSweeper(ctx: Context, metrics: Metrics, intervalMs: number)
     if (running) return;
     running = true;
     try {
-      const ended = await sweepIdleSessions(ctx);
-      metrics.timeouts.inc(ended.length);
-      for (const user of ended) ctx.log?.('info', 'session timed out', { user });
+      await sweepOnce(ctx, metrics);
     } catch (err) {
       ctx.log?.('warn', 'inactivity sweep failed', { err });
     } finally {
@@ -23,4 +21,11 @@ export function startSweeper(ctx: Context, metrics: Metrics, intervalMs: number)
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** One inactivity sweep, counted and logged: what the sweeper runs each interval and the Worker's cron each minute. */
+export async function sweepOnce(ctx: Context, metrics: Metrics): Promise<void> {
+  const ended = await sweepIdleSessions(ctx);
+  metrics.timeouts.inc(ended.length);
+  for (const user of ended) ctx.log?.('info', 'session timed out', { user });
 }

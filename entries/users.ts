@@ -1,11 +1,10 @@
 #!/usr/bin/env node
-import { newSecret, scryptPasswords } from '../handlers/passwords.js';
-import type { Context } from '../handlers/types.js';
 import { defaultConfig } from '../handlers/types.js';
 import { importUsers, isUsername } from '../handlers/users.js';
 import { openState } from '../state/connect.js';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { createContext } from './context.js';
 import { parseCredentials } from './credentials.js';
 
 const usage = `Usage: npm run users -- <command> [--redis URL]
@@ -46,8 +45,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { state } = openState(url, (message) => process.stderr.write(message + '\n'));
-  const passwords = scryptPasswords();
-  const ctx: Context = { state, clock: { now: () => Date.now() }, config: defaultConfig, passwords, secret: newSecret };
+  const ctx = createContext(state, defaultConfig);
   try {
     switch (command) {
       case 'list':
@@ -59,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
         return added.length ? 0 : 1;
       }
       case 'reset': {
-        const done = await state.setPassword(user, await passwords.hash(password));
+        const done = await state.setPassword(user, await ctx.passwords.hash(password));
         process.stdout.write(done ? `${user}'s password reset\n` : `no such user ${user}\n`);
         return done ? 0 : 1;
       }

@@ -1,3 +1,4 @@
+import { logLevels } from './log-fields.js';
 import { defaultConfig, type Config } from '../handlers/types.js';
 
 /**
@@ -31,7 +32,6 @@ export interface WorkerOptions {
   config: Config;
 }
 
-export const logLevels = ['debug', 'info', 'warn', 'error'] as const;
 
 export class WorkerConfigError extends Error {}
 

@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
-import { newSecret, scryptPasswords } from '../handlers/passwords.js';
 import { fail, httpStatus, texts } from '../handlers/replies.js';
-import { sweepIdleSessions } from '../handlers/sweep.js';
-import type { Context, Logger } from '../handlers/types.js';
+import type { Logger } from '../handlers/types.js';
+import { createContext } from './context.js';
+import { logs, secretFields } from './log-fields.js';
+import { sweepOnce } from './sweeper.js';
 import { RedisState } from '../state/redis.js';
 import { useBundledScripts } from '../state/scripts.js';
 // Generated at build time by entries/worker-build.ts (wrangler.toml [build]).
@@ -11,7 +12,7 @@ import { createHttpApp } from '../transports/http.js';
 import { Metrics } from '../transports/metrics.js';
 import { PolledWakeups } from '../delivery/wakeups.js';
 import type { WebFiles } from '../transports/web.js';
-import { logLevels, workerOptions, type WorkerOptions } from './worker-config.js';
+import { workerOptions, type WorkerOptions } from './worker-config.js';
 
 /** The few Workers runtime types this entry uses (no @cloudflare/workers-types dependency). */
 interface ExecutionContext {
@@ -31,9 +32,11 @@ const metrics = new Metrics({ process: false });
 /** One JSON object per line on the Worker's log (wrangler tail, Workers Logs), from `least` up. */
 function logger(least: WorkerOptions['logLevel']): Logger {
   return (level, message, fields = {}) => {
-    if (logLevels.indexOf(level) < logLevels.indexOf(least)) return;
+    if (!logs(least, level)) return;
     const entry: Record<string, unknown> = { level, msg: message };
-    for (const [key, value] of Object.entries(fields)) entry[key] = value instanceof Error ? (value.stack ?? String(value)) : value;
+    for (const [key, value] of Object.entries(fields)) {
+      entry[key] = secretFields.has(key) ? '[redacted]' : value instanceof Error ? (value.stack ?? String(value)) : value;
+    }
     console[level](JSON.stringify(entry));
   };
 }
@@ -56,15 +59,7 @@ function open(options: WorkerOptions) {
     connectTimeout: 5000,
   });
   const state = new RedisState(redis, redis.duplicate());
-  const ctx: Context = {
-    state,
-    clock: { now: () => Date.now() },
-    config: options.config,
-    passwords: scryptPasswords(),
-    secret: newSecret,
-    log: logger(options.logLevel),
-  };
-  return { state, ctx };
+  return { state, ctx: createContext(state, options.config, logger(options.logLevel)) };
 }
 
 function settings(env: Env): WorkerOptions | null {
@@ -110,9 +105,7 @@ export default {
     if (!options) return;
     const { state, ctx } = open(options);
     try {
-      const ended = await sweepIdleSessions(ctx);
-      metrics.timeouts.inc(ended.length);
-      for (const user of ended) ctx.log?.('info', 'session timed out', { user });
+      await sweepOnce(ctx, metrics);
     } finally {
       await state.close();
     }

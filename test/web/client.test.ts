@@ -261,7 +261,7 @@ describe('the input line', () => {
       served += 1;
       await route.fulfill({
         response,
-        json: { commands: [...commands.filter((c) => c.verb !== 'whoelse'), { verb: 'frobnicate', synopsis: 'frobnicate <thing>', session: true }] },
+        json: { commands: [...commands.filter((c) => c.verb !== 'whoelse'), { verb: 'frobnicate', synopsis: 'frobnicate <thing>', session: true, typed: true }] },
       });
     });
     await leia.page.goto(`${server.http}/`);
@@ -281,6 +281,10 @@ describe('the input line', () => {
     await leia.type('whoelse is here?', 'chewy');
     await leia.line('> message chewy whoelse is here?').waitFor();
     await chewy.line('leia: whoelse is here?').waitFor();
+    // ...and so is one starting with a verb only clients send by themselves.
+    await leia.type('touch base later', 'chewy');
+    await leia.line('> message chewy touch base later').waitFor();
+    await chewy.line('leia: touch base later').waitFor();
     // Messages arrive in order: had the first line been sent as one, it would be there.
     expect((await chewy.lines()).filter((line) => line.includes('frobnicate'))).toEqual([]);
     expect(served).toBeGreaterThanOrEqual(1);

@@ -41,10 +41,6 @@ export function commands() {
   return call('/commands', { signal: AbortSignal.timeout(5000) });
 }
 
-export function logout(token) {
-  return call('/logout', { method: 'POST', headers: bearer(token) });
-}
-
 /**
  * One long-poll. The cursor is opaque: it is passed back exactly as the
  * server gave it, never parsed or compared.

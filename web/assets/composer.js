@@ -2,8 +2,8 @@
 // typed, as the CLI's prompt and an IRC client's input line take it: a typo
 // such as `whoels` gets the server's `Error. Invalid command` rather than
 // going to everyone as a broadcast. With a user in "To", a line is a message
-// to them, unless it starts with one of the server's verbs (then it is a
-// command as typed).
+// to them, unless it starts with one of the verbs a person types (the
+// server's list marks them `typed`; then it is a command as typed).
 
 // The verbs come from the server (GET /commands), never from a list of the
 // page's own, so a command added to the server is a command here too. The
@@ -29,7 +29,9 @@ export function learnVerbs(fetchCommands) {
   asking ??= fetchCommands()
     .then(({ status, body }) => {
       if (status !== 200 || !Array.isArray(body.commands)) return false;
-      verbs = new Set(body.commands.map((row) => row?.verb).filter((verb) => typeof verb === 'string' && verb !== ''));
+      // Only what a person types: "touch base later" to a user is a message.
+      const typed = body.commands.filter((row) => row?.typed === true);
+      verbs = new Set(typed.map((row) => row.verb).filter((verb) => typeof verb === 'string' && verb !== ''));
       return true;
     })
     .catch(() => false)
