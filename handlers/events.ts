@@ -20,25 +20,27 @@ const endTexts: Record<EndReason, string> = {
   shutdown: texts.endShutdown,
 };
 
-function event(kind: EventKind, at: number, fields: Record<string, unknown>): NewEvent {
-  return { kind, at, json: JSON.stringify({ type: kind, ...fields }) };
+/** An event of `kind` at `at`, its JSON encoded from `fields` (which start with the same `type`). */
+function event(kind: EventKind, at: number, fields: { type: EventKind; at: number; text: string; [field: string]: unknown }): NewEvent {
+  return { kind, at, json: JSON.stringify(fields) };
 }
 
 export const encode = {
   /** The store closes it with `"offline":true|false` (state/lua/deliver-5.lua). */
-  message: (from: string, body: string, at: number) => event('message', at, { from, body, at, text: texts.delivered(from, body) }),
-  broadcast: (from: string, body: string, at: number) => event('broadcast', at, { from, body, at, text: texts.delivered(from, body) }),
+  message: (from: string, body: string, at: number) => event('message', at, { type: 'message', from, body, at, text: texts.delivered(from, body) }),
+  broadcast: (from: string, body: string, at: number) => event('broadcast', at, { type: 'broadcast', from, body, at, text: texts.delivered(from, body) }),
   presence: (user: string, state: 'in' | 'out', at: number, reason?: 'logout' | 'timeout') =>
     event('presence', at, {
+      type: 'presence',
       user,
       state,
       ...(reason ? { reason } : {}),
       at,
       text: state === 'in' ? texts.loggedIn(user) : texts.loggedOut(user),
     }),
-  privateRequest: (from: string, at: number) => event('private_request', at, { from, at, text: texts.privateRequest(from) }),
+  privateRequest: (from: string, at: number) => event('private_request', at, { type: 'private_request', from, at, text: texts.privateRequest(from) }),
   privateAccept: (peer: string, host: string, port: number, token: string, at: number) =>
-    event('private_accept', at, { peer, host, port, token, at, text: '' }),
-  privateDecline: (peer: string, at: number) => event('private_decline', at, { peer, at, text: texts.privateDeclined(peer) }),
-  sessionEnd: (reason: EndReason, at: number) => event('session_end', at, { reason, at, text: endTexts[reason] }),
+    event('private_accept', at, { type: 'private_accept', peer, host, port, token, at, text: '' }),
+  privateDecline: (peer: string, at: number) => event('private_decline', at, { type: 'private_decline', peer, at, text: texts.privateDeclined(peer) }),
+  sessionEnd: (reason: EndReason, at: number) => event('session_end', at, { type: 'session_end', reason, at, text: endTexts[reason] }),
 };

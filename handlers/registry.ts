@@ -98,16 +98,17 @@ const forbidden = /[\u0000-\u001f\u007f-\u009f]/;
  * Runs one command line for a caller and returns its reply. Never throws: a
  * state store failure becomes an `unavailable` reply.
  */
-export async function dispatch(ctx: Context, caller: Caller, line: string): Promise<Reply> {
+export function dispatch(ctx: Context, caller: Caller, line: string): Promise<Reply> {
   const space = line.indexOf(' ');
   const verb = space < 0 ? line : line.slice(0, space);
   const rest = space < 0 ? '' : line.slice(space + 1);
   if (Buffer.byteLength(line) > ctx.config.maxLineBytes) {
-    return fail(verb, 'too_long', texts.lineTooLong(ctx.config.maxLineBytes));
+    return Promise.resolve(fail(verb, 'too_long', texts.lineTooLong(ctx.config.maxLineBytes)));
   }
-  if (forbidden.test(line) || !line.isWellFormed()) return fail(verb, 'invalid_command', texts.invalidCharacters);
+  if (forbidden.test(line) || !line.isWellFormed()) return Promise.resolve(fail(verb, 'invalid_command', texts.invalidCharacters));
   const row = byVerb.get(verb);
-  if (!row) return fail(verb, 'invalid_command', texts.invalidCommand);
+  if (!row) return Promise.resolve(fail(verb, 'invalid_command', texts.invalidCommand));
+  // Not an async function itself: the command's promise is returned as it is.
   return execute(ctx, caller, row, row.args(rest));
 }
 

@@ -8,14 +8,16 @@
 -- ARGV: token, after inbox position ('' = stored cursor), after lobby position, limit
 -- Returns {'ok', cursorInbox, cursorLobby, seq, from, gap, count, joined}.
 --@include read
-local s = redis.call('HMGET', KEYS[1], 'token', 'ended', 'cursorInbox', 'cursorLobby')
-if str(s[1]) ~= ARGV[1] then return {'none'} end
+--@include session
+local status = sessionStatus(KEYS[1], ARGV[1])
+if status == 'none' then return {'none'} end
 local inbox, lobby = ARGV[2], ARGV[3]
 if inbox == '' then
-  inbox, lobby = str(s[3]) or '0', str(s[4]) or '0'
+  local c = redis.call('HMGET', KEYS[1], 'cursorInbox', 'cursorLobby')
+  inbox, lobby = str(c[1]) or '0', str(c[2]) or '0'
 else
   redis.call('HSET', KEYS[1], 'cursorInbox', inbox, 'cursorLobby', lobby)
 end
 local seq, from, gap, count, joined = readAfter(KEYS[2], KEYS[3], tonumber(inbox), tonumber(ARGV[4]))
-if str(s[2]) and count == 0 then return {'ended'} end
+if status == 'ended' and count == 0 then return {'ended'} end
 return {'ok', inbox, lobby, seq, from, gap, count, joined}

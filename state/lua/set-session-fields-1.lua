@@ -3,9 +3,8 @@
 -- ended: a session that ended or was replaced meanwhile is left alone, and
 -- an expired one is not brought back as a key without a TTL.
 -- KEYS: session hash. ARGV: token, field, value, [field, value]...
---@include values
-local s = redis.call('HMGET', KEYS[1], 'token', 'ended')
-if str(s[1]) ~= ARGV[1] or str(s[2]) then return 0 end
+--@include session
+if sessionStatus(KEYS[1], ARGV[1]) ~= 'live' then return 0 end
 for k = 2, #ARGV - 1, 2 do
   redis.call('HSET', KEYS[1], ARGV[k], ARGV[k + 1])
 end

@@ -3,7 +3,7 @@ import { wireReply } from '../../handlers/replies.js';
 import type { Caller, Reply } from '../../handlers/types.js';
 import type { Cursor } from '../../state/cursor.js';
 import { recordReply, runCommand } from '../commands.js';
-import { runCommands } from './command-loop.js';
+import { CommandLoop } from './command-loop.js';
 import { HeldSession } from './held-session.js';
 import { LineFramer, type Framed, type LimitHit } from './line-framer.js';
 import { Output } from './output.js';
@@ -21,6 +21,7 @@ import type { TcpOptions } from './server.js';
 export class Connection {
   readonly caller: Caller;
   private readonly framer: LineFramer;
+  private readonly loop: CommandLoop;
   private readonly out: Output;
   private session?: HeldSession;
   /** `running`: a command's reply is not out yet; `ending`: the session ended meanwhile, close after that reply. */
@@ -34,26 +35,23 @@ export class Connection {
     const peer = socket.remoteAddress ?? 'unknown';
     this.caller = { address: peer };
     this.out = new Output(socket);
-    this.framer = new LineFramer(
-      {
-        maxLineBytes: o.ctx.config.maxLineBytes,
-        lineTimeoutMs: o.lineTimeoutMs,
-        byteRate: o.byteRate,
-        byteBurst: o.byteBurst,
-        proxyHeader: o.proxies.trusts(peer),
-      },
-      (address) => (this.caller.address = address),
-    );
-    this.framer.on('limit', (hit: LimitHit) => this.closeForLimit(hit));
+    this.loop = new CommandLoop(socket, this.out, this);
+    const limits = {
+      maxLineBytes: o.ctx.config.maxLineBytes,
+      lineTimeoutMs: o.lineTimeoutMs,
+      byteRate: o.byteRate,
+      byteBurst: o.byteBurst,
+      proxyHeader: o.proxies.trusts(peer),
+    };
+    this.framer = new LineFramer(limits, {
+      line: (item) => this.loop.add(item),
+      limit: (hit) => this.closeForLimit(hit),
+      address: (address) => (this.caller.address = address),
+    });
     socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.framer.push(chunk));
     socket.on('drain', () => this.session?.resume());
     socket.on('error', () => socket.destroy());
-    socket.pipe(this.framer);
-    runCommands(this.framer, this.out, this).catch((err) => {
-      if (this.phase === 'closed') return;
-      o.ctx.log?.('error', 'command loop failed; closing the connection', { user: this.caller.session?.user, err });
-      socket.destroy();
-    });
   }
 
   async run(item: Framed): Promise<Reply> {
@@ -61,6 +59,14 @@ export class Connection {
     if (typeof item === 'string') return runCommand(this.o.ctx, this.o.metrics, 'tcp', this.caller, item);
     recordReply(this.o.ctx, this.o.metrics, 'tcp', this.caller, item, 0);
     return item;
+  }
+
+  failed(err: unknown): void {
+    if (this.phase === 'closed') return;
+    this.o.ctx.log?.('error', 'command loop failed; closing the connection', { user: this.caller.session?.user, err });
+    this.phase = 'closed';
+    this.detach();
+    this.socket.destroy();
   }
 
   async answer(reply: Reply): Promise<boolean> {
@@ -107,8 +113,7 @@ export class Connection {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.detach();
-    this.socket.unpipe(this.framer);
-    this.framer.destroy();
+    this.framer.stop();
     this.out.end();
   }
 
@@ -125,7 +130,7 @@ export class Connection {
   /** The socket closed: nothing more runs. */
   gone(): void {
     this.phase = 'closed';
-    this.framer.destroy();
+    this.framer.stop();
     this.detach();
   }
 
@@ -142,7 +147,7 @@ export class Connection {
   }
 
   get queuedLines(): number {
-    return this.framer.queued;
+    return this.loop.queued;
   }
 
   get pendingOutput(): number {

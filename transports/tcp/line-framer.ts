@@ -1,4 +1,3 @@
-import { Transform, type TransformCallback } from 'node:stream';
 import { takeToken, type Bucket } from '../../handlers/bucket.js';
 import { fail, texts } from '../../handlers/replies.js';
 import type { Reply } from '../../handlers/types.js';
@@ -31,22 +30,29 @@ export type Framed = string | Reply;
 const newline = 0x0a;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Where the framer's output goes. */
+export interface FramerSink {
+  /** A complete line, or the reply a line gets that is not one. */
+  line(item: Framed): void;
+  /** A limit that ends the connection, at once (not queued behind the lines before it). */
+  limit(hit: LimitHit): void;
+  /** The client's address, from a trusted proxy's PROXY header. */
+  address(address: string): void;
+}
+
 /**
  * Bytes in, lines out (SPEC sections 4 and 6): the first piece of a TCP
  * connection. It reads the PROXY header a trusted proxy sends first, splits
  * lines at newlines whatever pieces the bytes come in, refuses a line over
  * the limit without keeping it in memory, and meters the bytes through a
- * token bucket. A limit that ends the connection (bytes too fast, a line
- * left unfinished) is emitted as `'limit'`, at once, not queued behind the
- * lines before it.
+ * token bucket.
  *
- * A stream in object mode: its readable side holds at most
- * `readableHighWaterMark` lines (16) not yet taken by the command loop;
- * beyond that it stops taking bytes, its writable side fills, and `pipe`
- * pauses the socket, so a client that sends faster than its commands run is
- * held back by TCP.
+ * A plain class with a sink rather than a Transform stream, which costs a
+ * Writable and a Readable state machine and a promise per line
+ * (docs/DESIGN.md, "The TCP connection in three pieces"); backpressure is
+ * the command loop's (it pauses the socket while lines pile up).
  */
-export class LineFramer extends Transform {
+export class LineFramer {
   private mode: 'header' | 'line' | 'discard' | 'closed';
   /** The unfinished line's pieces (or the PROXY header's). */
   private pending: Buffer[] = [];
@@ -56,37 +62,36 @@ export class LineFramer extends Transform {
 
   constructor(
     private readonly limits: FramerLimits,
-    /** The client's address, from a PROXY header. */
-    private readonly onAddress: (address: string) => void = () => undefined,
+    private readonly sink: FramerSink,
   ) {
-    super({ readableObjectMode: true });
     this.mode = limits.proxyHeader ? 'header' : 'line';
     this.bucket = { tokens: limits.byteBurst, tokensAt: Date.now() };
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (this.mode === 'closed') return done();
+  /** Takes the bytes of one socket read. */
+  push(chunk: Buffer): void {
+    if (this.mode === 'closed') return;
     if (!takeToken(this.bucket, Date.now(), this.limits.byteRate, this.limits.byteBurst, chunk.length)) {
       this.hitLimit('byte_rate', fail('', 'rate_limited', texts.byteRateLimited));
-      return done();
+      return;
     }
     let bytes: Buffer | null = chunk;
     if (this.mode === 'header') bytes = this.readHeader(chunk);
     if (bytes) this.split(bytes);
     this.armTimer();
-    done();
   }
 
-  override _destroy(err: Error | null, done: (error?: Error | null) => void): void {
+  /** Takes nothing more (the connection is closing). */
+  stop(): void {
     this.mode = 'closed';
+    this.pending = [];
     clearTimeout(this.timer);
-    done(err);
   }
 
   private split(chunk: Buffer): void {
     let start = 0;
     for (let nl = chunk.indexOf(newline); nl >= 0; nl = chunk.indexOf(newline, start)) {
-      this.push(this.line(chunk.subarray(start, nl)));
+      this.sink.line(this.line(chunk.subarray(start, nl)));
       start = nl + 1;
     }
     if (start < chunk.length) this.keep(chunk.subarray(start));
@@ -136,7 +141,7 @@ export class LineFramer extends Transform {
     this.pendingBytes = 0;
     this.mode = 'line';
     if (header.state === 'invalid') return buffered;
-    if (header.address) this.onAddress(header.address);
+    if (header.address) this.sink.address(header.address);
     return buffered.subarray(header.length);
   }
 
@@ -157,14 +162,7 @@ export class LineFramer extends Transform {
 
   private hitLimit(reason: LimitHit['reason'], reply: Reply): void {
     if (this.mode === 'closed') return;
-    this.mode = 'closed';
-    clearTimeout(this.timer);
-    this.pending = [];
-    this.emit('limit', { reason, reply } satisfies LimitHit);
-  }
-
-  /** Lines received and not yet taken by the command loop. */
-  get queued(): number {
-    return this.readableLength;
+    this.stop();
+    this.sink.limit({ reason, reply });
   }
 }
