@@ -70,6 +70,9 @@ export class Connection {
   }
 
   async answer(reply: Reply): Promise<boolean> {
+    // Closed while the command ran (a limit, the client gone): a session its
+    // reply opened is never held, so nothing is left listening.
+    if (this.phase === 'closed') return false;
     if (this.session?.takeGap()) reply.gap = true;
     this.out.write(JSON.stringify(wireReply(reply)) + '\n');
     const ending = this.phase === 'ending';
