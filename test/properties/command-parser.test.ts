@@ -48,7 +48,7 @@ describe('command parser (properties)', () => {
         try {
           const reply = await server.run(caller, line);
           // ping is answered on its own (SPEC section 4), with nothing else.
-          if (reply.type === 'pong') {
+          if ((reply as { type: string }).type === 'pong') {
             expect(line.split(' ')[0]).toBe('ping');
             expect(reply).toEqual({ type: 'pong' });
             return;

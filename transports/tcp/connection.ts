@@ -72,14 +72,18 @@ export class Connection {
   async answer(reply: Reply): Promise<boolean> {
     // Closed while the command ran (a limit, the client gone): a session its
     // reply opened is never held, so nothing is left listening.
-    if (this.phase === 'closed') return false;
+    if (this.closed) return false;
     if (this.session?.takeGap()) reply.gap = true;
     this.out.write(JSON.stringify(wireReply(reply)) + '\n');
     const ending = this.phase === 'ending';
     if (this.phase === 'running') this.phase = 'idle';
     if (ending) this.close();
     else await this.act(reply);
-    return this.phase !== 'closed';
+    return !this.closed;
+  }
+
+  private get closed(): boolean {
+    return this.phase === 'closed';
   }
 
   /** Does what a reply asks beside being sent (handlers/types.ts, Effects). */
