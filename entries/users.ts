@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { defaultConfig } from '../handlers/types.js';
+import { operator } from '../handlers/operator.js';
 import { importUsers, isUsername } from '../handlers/users.js';
 import { openState } from '../state/connect.js';
 import { readFile } from 'node:fs/promises';
@@ -10,11 +11,13 @@ import { parseCredentials } from './credentials.js';
 const usage = `Usage: npm run users -- <command> [--redis URL]
   list                       the users in the store
   add <user> <password>      a new user
-  reset <user> <password>    a new password (also lifts a login lock)
-  remove <user>              the user, their inbox, blocks and session
+  reset <user> <password>    a new password (also lifts a login lock); ends the user's live session
+  remove <user>              the user, their inbox, blocks and session; ends the live session first
+  logout <user>              ends the user's live session, on whichever replica serves it
   import <file>              users of a credentials file not yet in the store
 The store is REDIS_URL or --redis (anywhere on the line); a running server
-sees changes at once. A password that starts with "-" goes after "--":
+sees changes at once, and a live session that loses its access ends within a
+second with a session_end that says why. A password that starts with "-" goes after "--":
   npm run users -- reset ana -- -s3cret
 (The embedded store lives inside the server process: send that process
 SIGHUP to re-read its credentials file instead.)`;
@@ -35,12 +38,12 @@ async function main(argv: string[]): Promise<number> {
   const url = line.values.redis ?? process.env.REDIS_URL ?? '';
   const words = line.positionals;
   const [command, user, password] = words;
-  const arity: Record<string, number> = { list: 1, add: 3, reset: 3, remove: 2, import: 2 };
+  const arity: Record<string, number> = { list: 1, add: 3, reset: 3, remove: 2, logout: 2, import: 2 };
   if (!command || arity[command] !== words.length || !url) {
     process.stderr.write(`${url ? '' : 'error: no store given (REDIS_URL or --redis)\n'}${usage}\n`);
     return 2;
   }
-  if (['add', 'reset', 'remove'].includes(command) && !isUsername(user)) {
+  if (['add', 'reset', 'remove', 'logout'].includes(command) && !isUsername(user)) {
     process.stderr.write(`error: "${user}" is not a valid username (1-32 of A-Z a-z 0-9 _ . -)\n`);
     return 2;
   }
@@ -57,13 +60,18 @@ async function main(argv: string[]): Promise<number> {
         return added.length ? 0 : 1;
       }
       case 'reset': {
-        const done = await state.setPassword(user, await ctx.passwords.hash(password));
+        const done = await operator.resetPassword(ctx, user, password);
         process.stdout.write(done ? `${user}'s password reset\n` : `no such user ${user}\n`);
         return done ? 0 : 1;
       }
       case 'remove': {
-        const done = await state.removeUser(user);
+        const done = await operator.remove(ctx, user);
         process.stdout.write(done ? `${user} removed\n` : `no such user ${user}\n`);
+        return done ? 0 : 1;
+      }
+      case 'logout': {
+        const done = await operator.logout(ctx, user);
+        process.stdout.write(done ? `${user} logged out\n` : `${user} has no live session\n`);
         return done ? 0 : 1;
       }
       default: {

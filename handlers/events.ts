@@ -1,7 +1,12 @@
 import type { NewEvent } from '../state/index.js';
 import { texts } from './replies.js';
 
-export type EndReason = 'logout' | 'timeout' | 'shutdown';
+/**
+ * Why a session ended: the user's logout, inactivity, this replica going
+ * away (the session goes on), or the operator (`npm run users -- logout`,
+ * `remove`, `reset`).
+ */
+export type EndReason = 'logout' | 'timeout' | 'shutdown' | 'operator' | 'removed' | 'password_changed';
 
 /** What kind of event it is: its JSON `type`. */
 export type EventKind = 'message' | 'broadcast' | 'presence' | 'private_request' | 'private_accept' | 'private_decline' | 'session_end';
@@ -18,6 +23,9 @@ const endTexts: Record<EndReason, string> = {
   logout: texts.endLogout,
   timeout: texts.endTimeout,
   shutdown: texts.endShutdown,
+  operator: texts.endOperator,
+  removed: texts.endRemoved,
+  password_changed: texts.endPasswordChanged,
 };
 
 /** An event of `kind` at `at`, its JSON encoded from `fields` (which start with the same `type`). */

@@ -30,7 +30,8 @@ export async function endSession(ctx: Context, user: string, token: string, reas
   );
   if (result.ok) {
     await ctx.state.markOffline(user, now);
-    await announce(ctx, user, 'out', reason);
+    // Others see a timeout as one; any other end as a logout.
+    await announce(ctx, user, 'out', reason === 'timeout' ? 'timeout' : 'logout');
   }
   return result;
 }

@@ -75,6 +75,9 @@ export const texts = {
   endLogout: 'You have been logged out',
   endTimeout: 'You have been logged out due to inactivity',
   endShutdown: 'The server is shutting down. Reconnecting...',
+  endOperator: 'You have been logged out by the administrator',
+  endRemoved: 'Your account has been removed. You have been logged out',
+  endPasswordChanged: 'Your password has been changed. Please log in again',
 };
 
 /**

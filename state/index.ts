@@ -95,7 +95,8 @@ export type DeliveryResult =
 export interface EndSession {
   /** Only the session with this token ('' = whichever is live). */
   token: string;
-  reason: 'logout' | 'timeout';
+  /** Why (stored with the session; see handlers/events.ts EndReason). */
+  reason: string;
   now: number;
   /** For timeouts: end it only if its last activity is at or before this. */
   idleSince?: number;
@@ -132,7 +133,12 @@ export interface State {
   // users
   addUser(user: string, hash: string): Promise<boolean>;
   setPassword(user: string, hash: string): Promise<boolean>;
-  removeUser(user: string): Promise<boolean>;
+  /**
+   * Removes a user and everything of theirs. With `retainMs`, an ended
+   * session and its inbox stay readable that long (so its client can read
+   * its session_end); they are gone at once otherwise.
+   */
+  removeUser(user: string, retainMs?: number): Promise<boolean>;
   listUsers(): Promise<string[]>;
   userExists(user: string): Promise<boolean>;
   loginRecord(user: string): Promise<LoginRecord | null>;
@@ -157,6 +163,12 @@ export interface State {
   admitCommand(user: string, token: string, now: number, options: AdmitOptions): Promise<Admission>;
   /** The stored cursor of a session, live or ended, or null when the token is not the session's. */
   sessionCursor(user: string, token: string): Promise<{ ended: boolean; cursor: Cursor } | null>;
+  /**
+   * Where a session would resume: from `cursor` (or its stored cursor), or
+   * 'none' (not this session's token), or 'ended' (it ended and its
+   * session_end lies at or before that cursor: nothing is left to resume).
+   */
+  resumable(user: string, token: string, cursor: Cursor | null): Promise<Cursor | 'none' | 'ended'>;
   /** Records activity at `now` and the cursor a connection has written up to, on a live session. */
   recordActivity(user: string, token: string, now: number, cursor: Cursor): Promise<void>;
   /** Records where a live session accepts peer-to-peer connections (`p2p`). */

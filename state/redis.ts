@@ -108,6 +108,9 @@ export class RedisState implements State {
       this.redis.hsetnx(keys.user(user), 'hash', hash),
       this.redis.sadd(keys.users, user),
     ]);
+    // A user removed a moment ago may have left an ended session and its
+    // inbox to expire (removeUser's retainMs): the new user starts clean.
+    if (created === 1) await this.redis.del(keys.session(user), keys.inbox(user));
     return created === 1;
   }
 
@@ -115,7 +118,7 @@ export class RedisState implements State {
     return (await this.run('setPassword', [keys.user(user)], [hash])) === 1;
   }
 
-  async removeUser(user: string): Promise<boolean> {
+  async removeUser(user: string, retainMs = 0): Promise<boolean> {
     // The reverse block index names the user in other users' sets: take it
     // out there too, so a user added again later starts with no blocks.
     const [blocks, blockedBy] = await Promise.all([this.blocked(user), this.blockedBy(user)]);
@@ -123,15 +126,16 @@ export class RedisState implements State {
       ...blocks.map((target) => this.redis.srem(keys.blockedBy(target), user)),
       ...blockedBy.map((blocker) => this.redis.srem(keys.blocks(blocker), user)),
     ]);
+    const ended = retainMs > 0 && (await this.redis.hexists(keys.session(user), 'ended')) === 1;
     const [removed] = await Promise.all([
       this.redis.del(
         keys.user(user),
-        keys.session(user),
-        keys.inbox(user),
+        ...(ended ? [] : [keys.session(user), keys.inbox(user)]),
         keys.blocks(user),
         keys.blockedBy(user),
         keys.privateRequests(user),
       ),
+      ...(ended ? [this.redis.pexpire(keys.session(user), retainMs), this.redis.pexpire(keys.inbox(user), retainMs)] : []),
       this.redis.srem(keys.users, user),
       this.redis.zrem(keys.online, user),
       this.redis.zrem(keys.lastSeen, user),
@@ -194,6 +198,14 @@ export class RedisState implements State {
     const [stored, ended, inbox, lobby] = await this.redis.hmget(keys.session(user), 'token', 'ended', 'cursorInbox', 'cursorLobby');
     if (stored !== token) return null;
     return { ended: ended !== null, cursor: new Cursor(Number(inbox ?? 0), Number(lobby ?? 0)) };
+  }
+
+  async resumable(user: string, token: string, cursor: Cursor | null): Promise<Cursor | 'none' | 'ended'> {
+    const [stored, ended, inbox, lobby, endId] = await this.redis.hmget(keys.session(user), 'token', 'ended', 'cursorInbox', 'cursorLobby', 'seq');
+    if (stored !== token) return 'none';
+    const from = cursor ?? new Cursor(Number(inbox ?? 0), Number(lobby ?? 0));
+    if (ended !== null && (endId === null || from.inbox >= Number(endId))) return 'ended';
+    return from;
   }
 
   async recordActivity(user: string, token: string, now: number, cursor: Cursor): Promise<void> {

@@ -12,9 +12,14 @@ import { tokenUser } from '../users.js';
 export const resume: Handler = async (ctx, [token, cursorText], _session, caller) => {
   if (caller.session) return fail('resume', 'already_logged_in', texts.alreadyLoggedIn);
   const user = tokenUser(token);
-  const stored = user ? await ctx.state.sessionCursor(user, token) : null;
-  if (!user || !stored) return fail('resume', 'not_logged_in', texts.notLoggedIn);
-  const cursor = (cursorText === undefined ? null : Cursor.parse(cursorText)) ?? stored.cursor;
+  if (!user) return fail('resume', 'not_logged_in', texts.notLoggedIn);
+  // An ended session resumes only to replay its session_end; once that was
+  // read, the token is refused. A removed user's ended session is kept a
+  // while for its long-poll to read why, but is never resumed.
+  const given = cursorText === undefined ? null : Cursor.parse(cursorText);
+  const [cursor, exists] = await Promise.all([ctx.state.resumable(user, token, given), ctx.state.userExists(user)]);
+  if (cursor === 'none' || !exists) return fail('resume', 'not_logged_in', texts.notLoggedIn);
+  if (cursor === 'ended') return fail('resume', 'not_logged_in', texts.sessionEnded);
   const gap = await ctx.state.trimmedAfter(user, cursor);
   return ok('resume', '', {
     user,

@@ -18,4 +18,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[7])
 redis.call('DEL', KEYS[4])
 local seq = append(KEYS[1], KEYS[3], KEYS[5], ARGV[5], tonumber(ARGV[6]))
 redis.call('HSET', KEYS[1], 'seen', seq)
+-- The inbox's sequence as of the session's end, so its client can still read
+-- it after the user is removed (poll-3.lua).
+redis.call('HSET', KEYS[2], 'seq', seq)
 return {'ok', seq}

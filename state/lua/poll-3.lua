@@ -18,6 +18,9 @@ if inbox == '' then
 else
   redis.call('HSET', KEYS[1], 'cursorInbox', inbox, 'cursorLobby', lobby)
 end
-local seq, from, gap, count, joined = readAfter(KEYS[2], KEYS[3], tonumber(inbox), tonumber(ARGV[4]))
+-- A removed user's ended session keeps the inbox's sequence itself (end-session-5.lua).
+local meta = KEYS[2]
+if status == 'ended' and redis.call('EXISTS', KEYS[2]) == 0 then meta = KEYS[1] end
+local seq, from, gap, count, joined = readAfter(meta, KEYS[3], tonumber(inbox), tonumber(ARGV[4]))
 if status == 'ended' and count == 0 then return {'ended'} end
 return {'ok', inbox, lobby, seq, from, gap, count, joined}

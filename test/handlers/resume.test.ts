@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { operator } from '../../handlers/operator.js';
+import { parseCursor } from '../../state/cursor.js';
 import { Server } from './harness.js';
 
 describe('resume <token> [<cursor>]', () => {
@@ -60,6 +62,28 @@ describe('resume <token> [<cursor>]', () => {
     expect(events.at(-1)).toMatchObject({ type: 'session_end', reason: 'logout' });
     caller.session = { user: 'yoda', token: String(yoda.reply.token) };
     expect(await server.run(caller, 'whoelse')).toMatchObject({ ok: false, error: 'not_logged_in' });
+  });
+
+  it('an ended session whose session_end was read is refused: from its stored cursor or one past the end', async () => {
+    const server = await Server.start();
+    const yoda = await server.login('yoda');
+    const token = String(yoda.reply.token);
+    await server.run(yoda.caller, 'logout');
+    const replay = await server.run(server.caller(), `resume ${token} ${yoda.reply.cursor}`);
+    const events = await server.events('yoda', String(replay.cursor));
+    const pastEnd = String(events.at(-1)?.id);
+    await server.ctx.state.saveCursor('yoda', token, parseCursor(pastEnd)!);
+    const ended = { ok: false, error: 'not_logged_in', text: 'Error. Your session has ended. Please log in again' };
+    expect(await server.run(server.caller(), `resume ${token}`)).toMatchObject(ended);
+    expect(await server.run(server.caller(), `resume ${token} ${pastEnd}`)).toMatchObject(ended);
+  });
+
+  it('a removed user is never resumed, even from before the end', async () => {
+    const server = await Server.start();
+    const yoda = await server.login('yoda');
+    expect(await operator.remove(server.ctx, 'yoda')).toBe(true);
+    const reply = await server.run(server.caller(), `resume ${yoda.reply.token} ${yoda.reply.cursor}`);
+    expect(reply).toMatchObject({ ok: false, error: 'not_logged_in', text: 'Error. You are not logged in' });
   });
 
   it('usage: resume <token> [<cursor>]', async () => {
