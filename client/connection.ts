@@ -145,7 +145,15 @@ export class ServerLink {
    * cursor. `onReply` runs before the offline messages that follow the reply
    * are passed on, so the welcome is shown first.
    */
-  login(user: string, password: string, onReply: (reply: Reply) => void): Promise<Reply | null> {
+  async login(user: string, password: string, onReply: (reply: Reply) => void): Promise<Reply | null> {
+    if (!this.socket) {
+      try {
+        await this.connectSocket();
+      } catch {
+        this.handlers.closed();
+        return null;
+      }
+    }
     return new Promise((resolve) => {
       void this.send(`login ${user} ${password}`, (reply) => {
         if (reply.ok) this.attach(String(reply.token), String(reply.cursor));
@@ -271,11 +279,15 @@ export class ServerLink {
   private onClose(socket: Socket): void {
     if (socket !== this.socket) return;
     this.socket = null;
+    const waiting = this.inflight.length > 0;
     for (const request of this.inflight.splice(0)) request.settle('lost');
     // A drop during a reconnection attempt is that loop's to retry.
     if (this.closedByUs || this.ended || this.reconnecting) return;
     if (!this.attached) {
-      this.handlers.closed();
+      // Closed while the user is still typing a username or password (the
+      // server's login deadline): the login connects again. Closed with a
+      // command in flight: say so.
+      if (waiting) this.handlers.closed();
       return;
     }
     void this.reconnect();

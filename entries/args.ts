@@ -14,6 +14,7 @@ export interface ServerOptions {
   byteRate: number;
   byteBurst: number;
   lineTimeout: number;
+  loginTimeout: number;
   sweepInterval: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -56,6 +57,7 @@ export const flags: Flag[] = [
   { flag: '--byte-rate', env: 'IM_BYTE_RATE', value: 'N', kind: 'integer', target: { top: 'byteRate' }, help: 'bytes per second a TCP client may send, 0 = no limit (524288)' },
   { flag: '--byte-burst', env: 'IM_BYTE_BURST', value: 'N', kind: 'integer', target: { top: 'byteBurst' }, help: 'bytes a TCP client may send at once (2097152)' },
   { flag: '--line-timeout', env: 'IM_LINE_TIMEOUT', value: 'S', kind: 'integer', target: { top: 'lineTimeout' }, help: 'seconds a TCP line may stay unfinished (30)' },
+  { flag: '--login-timeout', env: 'IM_LOGIN_TIMEOUT', value: 'S', kind: 'integer', target: { top: 'loginTimeout' }, help: 'seconds a TCP connection may stay without a session, 0 = no limit (30)' },
   { flag: '--sweep-interval', env: 'IM_SWEEP_INTERVAL', value: 'MS', kind: 'integer', target: { top: 'sweepInterval' }, help: 'milliseconds between inactivity sweeps (1000)' },
   { flag: '--private-request-ttl', env: 'IM_PRIVATE_REQUEST_TTL', value: 'S', kind: 'integer', target: { config: 'privateRequestTtl' }, help: 'seconds a private-chat request can be answered (120)' },
 ];
@@ -84,6 +86,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOp
     byteRate: 524288,
     byteBurst: 2097152,
     lineTimeout: 30,
+    loginTimeout: 30,
     sweepInterval: 1000,
     logLevel: 'info',
     logFormat: 'auto',

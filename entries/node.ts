@@ -46,6 +46,7 @@ async function main(): Promise<void> {
     byteRate: opts.byteRate,
     byteBurst: opts.byteBurst,
     lineTimeoutMs: opts.lineTimeout * 1000,
+    loginTimeoutMs: opts.loginTimeout * 1000,
     sweepIntervalMs: opts.sweepInterval,
   });
 

@@ -19,6 +19,8 @@ export interface ReplicaOptions {
   byteRate: number;
   byteBurst: number;
   lineTimeoutMs: number;
+  /** Milliseconds a TCP connection may stay without a session (0 = no limit). */
+  loginTimeoutMs?: number;
   sweepIntervalMs: number;
 }
 
@@ -55,6 +57,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     byteRate: o.byteRate,
     byteBurst: o.byteBurst,
     lineTimeoutMs: o.lineTimeoutMs,
+    loginTimeoutMs: o.loginTimeoutMs ?? 30_000,
   });
   await listen(tcp.server, o.port, o.host);
   const address = tcp.server.address();

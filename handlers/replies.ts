@@ -63,6 +63,7 @@ export const texts = {
   privateDeclined: (user: string) => `${user} declined private messaging`,
   messageTooLong: (max: number) => `Error. Message too long (at most ${max} characters)`,
   lineTooLong: (max: number) => `Error. Line too long (at most ${max} bytes)`,
+  loginTimedOut: (seconds: number) => `Error. Not logged in within ${seconds} s. The connection is closed`,
   lineTimedOut: (seconds: number) => `Error. Line not finished within ${seconds} s. The connection is closed`,
   bodyTooLong: (max: number) => `Error. Request body too long (at most ${max} bytes)`,
   commandRateLimited: 'Error. Too many commands. Please slow down',

@@ -251,3 +251,38 @@ describe('client address from a trusted proxy (X-Forwarded-For)', () => {
     expect((await loginVia(t.http.base, '198.51.100.4', 'yoda')).body.error).toBe('address_blocked');
   });
 });
+
+describe('the login deadline (--login-timeout)', () => {
+  it('closes a connection that does not log in, after a reply that says so, and counts it', async () => {
+    const strict = await startTestReplica({}, { loginTimeoutMs: 400 });
+    try {
+      const idle = await TcpClient.open(strict.replica.tcpPort);
+      clients.push(idle);
+      // Commands that need no session do not hold it open.
+      expect(await idle.command('ping')).toEqual({ type: 'pong' });
+      await idle.waitClosed(5000);
+      expect(idle.received.at(-1)).toEqual({
+        type: 'reply',
+        cmd: '',
+        ok: false,
+        error: 'not_logged_in',
+        text: 'Error. Not logged in within 0.4 s. The connection is closed',
+      });
+      expect(await strict.replica.metrics.render()).toMatch(/im_connections_closed_total\{reason="login_timeout"\} 1/);
+
+      // A connection that logged in in time stays open past the deadline:
+      // one opened after it, that does not log in, is closed first.
+      const yoda = await TcpClient.open(strict.replica.tcpPort);
+      clients.push(yoda);
+      expect(await yoda.command('login yoda wise')).toMatchObject({ ok: true });
+      const later = await TcpClient.open(strict.replica.tcpPort);
+      clients.push(later);
+      await later.waitClosed(5000);
+      expect(yoda.closed).toBe(false);
+      expect(await yoda.command('whoelse')).toMatchObject({ ok: true });
+      await yoda.command('logout');
+    } finally {
+      await strict.replica.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { wireReply } from '../../handlers/replies.js';
+import { fail, texts, wireReply } from '../../handlers/replies.js';
 import type { Caller, Reply } from '../../handlers/types.js';
 import type { Cursor } from '../../state/cursor.js';
 import { recordReply, runCommand } from '../commands.js';
@@ -27,6 +27,8 @@ export class Connection {
   /** `running`: a command's reply is not out yet; `ending`: the session ended meanwhile, close after that reply. */
   private phase: 'idle' | 'running' | 'ending' | 'closed' = 'idle';
   private failedLogins = 0;
+  /** Closes a connection that has not logged in (or resumed) in time. */
+  private loginTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly socket: Socket,
@@ -48,6 +50,13 @@ export class Connection {
       limit: (hit) => this.closeForLimit(hit),
       address: (address) => (this.caller.address = address),
     });
+    if (o.loginTimeoutMs > 0) {
+      this.loginTimer = setTimeout(
+        () => this.closeForLimit({ reason: 'login_timeout', reply: fail('', 'not_logged_in', texts.loginTimedOut(o.loginTimeoutMs / 1000)) }),
+        o.loginTimeoutMs,
+      );
+      this.loginTimer.unref();
+    }
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.framer.push(chunk));
     socket.on('drain', () => this.session?.resume());
@@ -103,6 +112,7 @@ export class Connection {
 
   /** Holds the session on this connection and streams its events from `cursor`. */
   private async attach(user: string, token: string, cursor: Cursor): Promise<void> {
+    clearTimeout(this.loginTimer);
     this.session = new HeldSession(this.o.ctx, this.o.live, this.o.metrics, this.out, this.caller, user, token, cursor, {
       // session_end is a session's last event: the connection closes after
       // it, and after the reply of a command in flight (logout's own reply).
@@ -142,6 +152,7 @@ export class Connection {
   }
 
   private detach(): void {
+    clearTimeout(this.loginTimer);
     this.session?.release();
     this.session = undefined;
   }

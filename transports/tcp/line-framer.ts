@@ -16,7 +16,7 @@ export interface FramerLimits {
 
 /** A limit that ends the connection: the reply that names it (SPEC section 6), and why, for metrics. */
 export interface LimitHit {
-  reason: 'byte_rate' | 'line_timeout';
+  reason: 'byte_rate' | 'line_timeout' | 'login_timeout';
   reply: Reply;
 }
 

@@ -15,6 +15,8 @@ export interface TcpOptions {
   byteBurst: number;
   /** Milliseconds a started line may stay unfinished before the connection is closed. */
   lineTimeoutMs: number;
+  /** Milliseconds a connection may stay without a session (0 = no limit): idle sockets cannot pile up. */
+  loginTimeoutMs: number;
 }
 
 /** What the connections of one TCP server hold in memory right now. */
