@@ -7,6 +7,7 @@ import { logFormats, logLevels, type LogFormat } from './log.js';
 export interface ServerOptions {
   port: number;
   httpPort: number;
+  /** '' = not given: every interface, or loopback only with the embedded store. */
   host: string;
   credentials: string;
   redis: string;
@@ -39,7 +40,7 @@ interface Flag {
  */
 export const flags: Flag[] = [
   { flag: '--http-port', env: 'IM_HTTP_PORT', value: 'N', kind: 'integer', target: { top: 'httpPort' }, help: 'HTTP port, 0 disables HTTP (8080)' },
-  { flag: '--host', env: 'IM_HOST', value: 'ADDR', kind: 'text', target: { top: 'host' }, help: 'address to listen on (0.0.0.0)' },
+  { flag: '--host', env: 'IM_HOST', value: 'ADDR', kind: 'text', target: { top: 'host' }, help: 'address to listen on; without it the embedded store listens on loopback only (0.0.0.0)' },
   { flag: '--credentials', env: 'IM_CREDENTIALS', value: 'FILE', kind: 'text', target: { top: 'credentials' }, help: 'users to seed the store with (credentials.txt)' },
   { flag: '--log-level', env: 'IM_LOG_LEVEL', value: 'LEVEL', kind: 'text', target: { top: 'logLevel' }, help: 'debug (a line per command), info, warn or error (info)' },
   { flag: '--log-format', env: 'IM_LOG_FORMAT', value: 'FORMAT', kind: 'text', target: { top: 'logFormat' }, help: 'json, text, or auto: text on a terminal, json otherwise (auto)' },
@@ -79,7 +80,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOp
   const options: ServerOptions = {
     port: 4000,
     httpPort: 8080,
-    host: '0.0.0.0',
+    host: '',
     credentials: 'credentials.txt',
     redis: '',
     trustProxy: [],

@@ -33,13 +33,16 @@ async function main(): Promise<void> {
   // reason to drop every connection of this replica.
   process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { err }));
   const { state, embedded } = openState(opts.redis, (message) => log('warn', message));
+  // The embedded store comes with the demo credentials: it listens on
+  // loopback unless --host says otherwise (the banner says how).
+  const host = opts.host || (embedded ? '127.0.0.1' : '0.0.0.0');
   const ctx = createContext(state, opts.config, log);
   await state.migrate();
   await seedUsers(ctx, opts.credentials, log);
 
   const replica = await startReplica({
     ctx,
-    host: opts.host,
+    host,
     port: opts.port,
     httpPort: opts.httpPort,
     trustProxy: opts.trustProxy,
@@ -56,18 +59,20 @@ async function main(): Promise<void> {
   log(
     'info',
     embedded
-      ? 'State: embedded in-process store; everything in it is lost when the server exits (set REDIS_URL or --redis to keep it)'
+      ? `State: embedded in-process store; everything in it is lost when the server exits (set REDIS_URL or --redis to keep it)${
+          opts.host ? '' : '. Listening on loopback only: --host 0.0.0.0 opens it to other machines'
+        }`
       : `State: Redis at ${maskedRedisUrl(opts.redis)}`,
   );
   log('info', `block_duration ${opts.config.blockDuration}s, timeout ${opts.config.timeout}s`);
   log('info', `Process ${process.pid}: kill -HUP ${process.pid} re-reads ${opts.credentials}; kill -TERM ${process.pid} drains and stops`, {
     pid: process.pid,
   });
-  const http = opts.httpPort ? ` and HTTP ${opts.host}:${opts.httpPort}` : ' (HTTP disabled)';
-  log('info', `Messaging server listening on TCP ${opts.host}:${replica.tcpPort}${http}`, {
+  const http = opts.httpPort ? ` and HTTP ${host}:${opts.httpPort}` : ' (HTTP disabled)';
+  log('info', `Messaging server listening on TCP ${host}:${replica.tcpPort}${http}`, {
     tcpPort: replica.tcpPort,
     httpPort: opts.httpPort,
-    host: opts.host,
+    host,
   });
 
   process.on('SIGHUP', () => {

@@ -46,6 +46,12 @@ export function createHttpApp(o: HttpOptions) {
     return { address: o.clientAddress(c), ...(user && token ? { session: { user, token } } : {}) };
   };
 
+  // API answers (a login reply carries a token) are never cached; the web
+  // client's files and /commands say how they may be.
+  app.use('*', async (c, next) => {
+    await next();
+    if (!c.res.headers.has('cache-control')) c.header('cache-control', 'no-store');
+  });
   app.use(
     '*',
     bodyLimit({

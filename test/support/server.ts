@@ -25,7 +25,15 @@ export interface RunningServer {
  * block_duration/timeout come after the port: pass them as `positional`).
  */
 export async function startServer(
-  options: { positional?: string[]; args?: string[]; env?: NodeJS.ProcessEnv; tcpPort?: number; httpPort?: number } = {},
+  options: {
+    positional?: string[];
+    args?: string[];
+    env?: NodeJS.ProcessEnv;
+    tcpPort?: number;
+    httpPort?: number;
+    /** The address to listen on; null: no --host, the server's own default. */
+    host?: string | null;
+  } = {},
 ): Promise<RunningServer> {
   const tcpPort = options.tcpPort ?? (await freePort());
   const httpPort = options.httpPort ?? (await freePort());
@@ -41,8 +49,7 @@ export async function startServer(
       ...(options.positional ?? []),
       '--http-port',
       String(httpPort),
-      '--host',
-      '127.0.0.1',
+      ...(options.host === null ? [] : ['--host', options.host ?? '127.0.0.1']),
       '--credentials',
       join(root, 'credentials.txt'),
       ...(options.args ?? []),

@@ -56,3 +56,24 @@ describe('GET /commands', () => {
     await t.http.command(String(login.body.token), 'logout');
   });
 });
+
+describe('Cache-Control', () => {
+  it('API answers are never cached (a login reply carries a token); static files and /commands say their own', async () => {
+    const login = await fetch(`${t.http.base}/login`, { method: 'POST', body: new URLSearchParams({ username: 'yoda', password: 'wise' }) });
+    expect(login.headers.get('cache-control')).toBe('no-store');
+    const { token } = (await login.json()) as { token: string };
+    const auth = { authorization: `Bearer ${token}` };
+    for (const [path, init] of [
+      ['/command', { method: 'POST', headers: auth, body: 'whoelse' }],
+      ['/events?wait=0', { headers: auth }],
+      ['/command', { method: 'POST', body: 'whoelse' }],
+      ['/nowhere', {}],
+      ['/healthz', {}],
+    ] as const) {
+      const res = await fetch(`${t.http.base}${path}`, init);
+      expect(res.headers.get('cache-control'), path).toBe('no-store');
+    }
+    expect((await fetch(`${t.http.base}/`)).headers.get('cache-control')).toBe('no-cache');
+    await fetch(`${t.http.base}/logout`, { method: 'POST', headers: auth });
+  });
+});

@@ -66,6 +66,16 @@ describe('npm start arguments', () => {
     }
   });
 
+  it('on the embedded store without --host, listens on loopback only and says how to open it up', async () => {
+    const server = await startServer({ host: null });
+    servers.push(server);
+    expect(server.output()).toContain(`TCP 127.0.0.1:${server.tcpPort} and HTTP 127.0.0.1:${server.httpPort}`);
+    expect(server.output()).toContain('Listening on loopback only: --host 0.0.0.0 opens it to other machines');
+    const client = await TcpClient.open(server.tcpPort);
+    clients.push(client);
+    expect(await client.command('ping')).toEqual({ type: 'pong' });
+  });
+
   it('prints the usage and exits 2 on a wrong argument', async () => {
     const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'entries', 'node.ts'), 'notaport'], {
       cwd: root,
