@@ -72,3 +72,33 @@ describe('npm run users (management command)', { timeout: 120_000 }, () => {
     expect((await usersWith({ REDIS_URL: 'redis://127.0.0.1:1' }, ['list', '--redis', redis.url])).out.split('\n')).toContain('flagged');
   });
 });
+
+describe('a password not on the command line', () => {
+  function usersFromStdin(input: string, ...args: string[]): Promise<{ code: number | null; out: string }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'entries', 'users.ts'), ...args], {
+      cwd: root,
+      env: { ...process.env, REDIS_URL: redis.url },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.stdin.end(input);
+    return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out })));
+  }
+
+  it('add and reset read it from the first line of standard input, so ps and the shell history never show it', async () => {
+    expect(await usersFromStdin('first secret\nignored\n', 'add', 'piper')).toMatchObject({ code: 0, out: 'piper added\n' });
+    expect(await httpLogin('piper', 'first secret')).toBe(200);
+    // The reset also ends the session that login opened.
+    expect(await usersFromStdin('second-secret\n', 'reset', 'piper')).toMatchObject({ code: 0, out: "piper's password reset\n" });
+    expect(await httpLogin('piper', 'first secret')).toBe(401);
+    expect(await httpLogin('piper', 'second-secret')).toBe(200);
+  });
+
+  it('refuses an empty one', async () => {
+    const run = await usersFromStdin('', 'add', 'nobody');
+    expect(run.code).toBe(2);
+    expect(run.out).toContain('no password given');
+  });
+});
