@@ -6,7 +6,7 @@ import { commands, pollVerb } from '../handlers/registry.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
 import { Cursor } from '../state/cursor.js';
 import { eventLine, type FeedPage } from '../delivery/feed.js';
-import { longPoll } from '../delivery/long-poll.js';
+import { longPoll, ParkedPolls } from '../delivery/long-poll.js';
 import { runCommand } from './commands.js';
 import type { Metrics } from './metrics.js';
 import type { Wakeups } from '../delivery/wakeups.js';
@@ -38,6 +38,7 @@ export function createHttpApp(o: HttpOptions) {
   const { ctx, live, metrics } = o;
   let closing = false;
   const app = new Hono();
+  const parkedPolls = new ParkedPolls(2);
 
   const send = (c: HonoContext, reply: Reply) => c.json(wireReply(reply), httpStatus(reply) as 200);
   const caller = (c: HonoContext): Caller => {
@@ -106,6 +107,7 @@ export function createHttpApp(o: HttpOptions) {
       signal: c.req.raw.signal,
       closing: () => closing,
       parked: (delta) => metrics.parkedPolls.inc(delta),
+      limit: parkedPolls,
     });
     if (answer === 'none' || answer === 'ended') {
       return send(c, fail(pollVerb, 'not_logged_in', answer === 'ended' ? texts.sessionEnded : texts.notLoggedIn));

@@ -149,3 +149,38 @@ describe('gap through /events', () => {
     expect(kept.body.events.map((e) => e.text)).toEqual(['n5', 'n6', 'n7', 'n8'].map((n) => `yoda: ${n}`));
   });
 });
+
+describe('what a long-poll may cost', () => {
+  it('checks the token before it listens: a wrong token costs no wake-up subscription', async () => {
+    const watch = vi.spyOn(t.state, 'watch');
+    const res = await fetch(`${t.http.base}/events?wait=5`, { headers: { authorization: 'Bearer yoda:not-a-token' } });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ ok: false, error: 'not_logged_in' });
+    expect(watch).not.toHaveBeenCalled();
+  });
+
+  it('parks at most two polls per session: a third answers the oldest at once, and the two left get the next event', async () => {
+    const yoda = await tcpLogin('yoda', 'wise');
+    const { body } = await t.http.login('luke', 'sunrise');
+    const token = String(body.token);
+    const first = await t.http.events(token);
+    const poll = () =>
+      fetch(`${t.http.base}/events?wait=30&after=${first.body.cursor}`, { headers: { authorization: `Bearer ${token}` } }).then(
+        async (res) => ({ status: res.status, body: (await res.json()) as { events: { text: string }[] } }),
+      );
+    const oldest = poll();
+    await vi.waitFor(() => expect(t.replica.metrics.parkedPolls.get().then((m) => m.values[0]?.value)).resolves.toBe(1), WAIT);
+    const second = poll();
+    await vi.waitFor(() => expect(t.replica.metrics.parkedPolls.get().then((m) => m.values[0]?.value)).resolves.toBe(2), WAIT);
+    const third = poll();
+    // The oldest is answered, with nothing yet, as soon as the third parks.
+    expect(await oldest).toEqual({ status: 200, body: { events: [], cursor: first.body.cursor } });
+    expect(await yoda.client.command('message luke still two')).toMatchObject({ ok: true });
+    for (const answer of await Promise.all([second, third])) {
+      expect(answer.status).toBe(200);
+      expect(answer.body.events.map((e) => e.text)).toEqual(['yoda: still two']);
+    }
+    await yoda.client.command('logout');
+    await t.http.command(token, 'logout');
+  });
+});
