@@ -2,7 +2,8 @@ import type { Reply } from './types.js';
 
 /**
  * Error codes (SPEC section 4) and their HTTP statuses. `no_request` is ours:
- * answering a private-chat request nobody made.
+ * answering a private-chat request nobody made; so is `cross_site`: a form
+ * login another site's page made a browser send.
  */
 export const statusOf = {
   invalid_command: 400,
@@ -22,6 +23,7 @@ export const statusOf = {
   rate_limited: 429,
   p2p_unsupported: 400,
   no_request: 409,
+  cross_site: 403,
   unavailable: 503,
 } as const;
 
@@ -68,6 +70,7 @@ export const texts = {
   bodyTooLong: (max: number) => `Error. Request body too long (at most ${max} bytes)`,
   commandRateLimited: 'Error. Too many commands. Please slow down',
   byteRateLimited: 'Error. Sending too fast. The connection is closed; please reconnect and slow down',
+  crossSiteLogin: 'Error. A login from another site is refused',
   loginRateLimited: 'Error. Too many login attempts. Please try again later',
   unavailable: 'Error. The service is unavailable. Please try again later',
   delivered: (from: string, text: string) => `${from}: ${text}`,

@@ -62,6 +62,7 @@ export function createHttpApp(o: HttpOptions) {
   );
 
   app.post('/login', async (c) => {
+    if (crossSiteForm(c)) return send(c, fail('login', 'cross_site', texts.crossSiteLogin));
     const body = await readBody(c);
     if (typeof body !== 'string') return send(c, body);
     const fields = parseFields(c, body);
@@ -159,6 +160,25 @@ async function readBody(c: HonoContext): Promise<string | Reply> {
  */
 function isJson(c: HonoContext, body: string): boolean {
   return (c.req.header('content-type') ?? '').includes('json') || body.trimStart().startsWith('{');
+}
+
+/**
+ * A login a page of another site made a browser send: a form (or any body
+ * but declared JSON, which a browser sends cross-site only after a CORS
+ * preflight this server never grants) with `Sec-Fetch-Site: cross-site`, or
+ * an `Origin` that is not this host. Curl sends neither header, so its form
+ * and JSON logins work as before; so do the web client's (same origin).
+ */
+function crossSiteForm(c: HonoContext): boolean {
+  if ((c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) return false;
+  if (c.req.header('sec-fetch-site') === 'cross-site') return true;
+  const origin = c.req.header('origin');
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== (c.req.header('x-forwarded-host') ?? c.req.header('host'));
+  } catch {
+    return true;
+  }
 }
 
 /** JSON object or form fields of a request body; unknown fields are ignored. */

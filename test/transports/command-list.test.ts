@@ -77,3 +77,43 @@ describe('Cache-Control', () => {
     await fetch(`${t.http.base}/logout`, { method: 'POST', headers: auth });
   });
 });
+
+describe('POST /login from another site', () => {
+  const form = (headers: Record<string, string>) =>
+    fetch(`${t.http.base}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams({ username: 'leia', password: 'alderaan' }),
+    });
+  const logoutIfIn = async (res: Response) => {
+    const body = (await res.json()) as { ok: boolean; token?: string; error?: string; text?: string };
+    if (body.token) await fetch(`${t.http.base}/logout`, { method: 'POST', headers: { authorization: `Bearer ${body.token}` } });
+    return body;
+  };
+
+  it("refuses a form login a browser sends from another site's page, and never counts it against the account", async () => {
+    const foreign: Record<string, string>[] = [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'null' }];
+    for (const headers of foreign) {
+      const res = await form(headers);
+      expect(res.status, JSON.stringify(headers)).toBe(403);
+      expect(await logoutIfIn(res)).toEqual({ type: 'reply', cmd: 'login', ok: false, error: 'cross_site', text: 'Error. A login from another site is refused' });
+    }
+  });
+
+  it("takes curl's form login, a same-origin one, and declared JSON", async () => {
+    const host = new URL(t.http.base).host;
+    const own: Record<string, string>[] = [{}, { origin: `http://${host}`, 'sec-fetch-site': 'same-origin' }];
+    for (const headers of own) {
+      const res = await form(headers);
+      expect(res.status, JSON.stringify(headers)).toBe(200);
+      expect(await logoutIfIn(res)).toMatchObject({ ok: true });
+    }
+    const json = await fetch(`${t.http.base}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'https://elsewhere.example' },
+      body: JSON.stringify({ username: 'leia', password: 'alderaan' }),
+    });
+    expect(json.status).toBe(200);
+    expect(await logoutIfIn(json)).toMatchObject({ ok: true });
+  });
+});
