@@ -50,6 +50,8 @@ async function main(): Promise<void> {
     byteBurst: opts.byteBurst,
     lineTimeoutMs: opts.lineTimeout * 1000,
     loginTimeoutMs: opts.loginTimeout * 1000,
+    maxConnections: opts.maxConnections,
+    maxConnectionsPerAddress: opts.maxConnectionsPerAddress,
     sweepIntervalMs: opts.sweepInterval,
   });
 

@@ -21,6 +21,9 @@ export interface ReplicaOptions {
   lineTimeoutMs: number;
   /** Milliseconds a TCP connection may stay without a session (0 = no limit). */
   loginTimeoutMs?: number;
+  /** TCP connections this replica holds, and from one address (0 = no limit). */
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
   sweepIntervalMs: number;
 }
 
@@ -58,6 +61,8 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     byteBurst: o.byteBurst,
     lineTimeoutMs: o.lineTimeoutMs,
     loginTimeoutMs: o.loginTimeoutMs ?? 30_000,
+    maxConnections: o.maxConnections ?? 16_000,
+    maxConnectionsPerAddress: o.maxConnectionsPerAddress ?? 64,
   });
   await listen(tcp.server, o.port, o.host);
   const address = tcp.server.address();

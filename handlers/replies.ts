@@ -24,6 +24,7 @@ export const statusOf = {
   p2p_unsupported: 400,
   no_request: 409,
   cross_site: 403,
+  too_many_connections: 503,
   unavailable: 503,
 } as const;
 
@@ -70,6 +71,8 @@ export const texts = {
   bodyTooLong: (max: number) => `Error. Request body too long (at most ${max} bytes)`,
   commandRateLimited: 'Error. Too many commands. Please slow down',
   byteRateLimited: 'Error. Sending too fast. The connection is closed; please reconnect and slow down',
+  serverFull: 'Error. The server has too many connections. Please try again later',
+  addressFull: (max: number) => `Error. Too many connections from your address (at most ${max}). Please close one and try again`,
   crossSiteLogin: 'Error. A login from another site is refused',
   loginRateLimited: 'Error. Too many login attempts. Please try again later',
   unavailable: 'Error. The service is unavailable. Please try again later',

@@ -81,11 +81,10 @@ export function track(name: string, child: ChildProcess): Child {
 }
 
 /** Starts a program that dies with the runner. */
-export function start(name: string, command: string, args: string[], cwd: string): Child {
+export function start(name: string, command: string, args: string[], cwd: string, env: Record<string, string> = {}): Child {
   const useSetpriv = process.platform === 'linux' && existsSync(SETPRIV);
-  const child = useSetpriv
-    ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', command, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const options = { cwd, stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[], env: { ...process.env, ...env } };
+  const child = useSetpriv ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', command, ...args], options) : spawn(command, args, options);
   return track(name, child);
 }
 
@@ -222,7 +221,7 @@ export async function startServer(root: string, node: string, redisUrl: string, 
       '--host', '127.0.0.1', '--http-port', String(httpPort), '--redis', redisUrl, '--credentials', credentials,
       '--command-rate', '0', '--login-rate', '0', '--byte-rate', '0',
     ];
-    const child = start('server', node, args, root);
+    const child = start('server', node, args, root, benchServerEnv);
     try {
       await waitFor(`server on ports ${tcpPort}/${httpPort}`, child, async () => child.output().includes('listening on TCP') && (await healthy(httpPort)), 30_000);
       return Object.assign(child, { tcpPort, httpPort, args: [node, ...args] });
@@ -242,6 +241,14 @@ export function serverEntry(root: string): string {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin?: { server?: string } };
   return pkg.bin?.server ?? join('dist', 'entries', 'node.js');
 }
+
+/**
+ * Limits a benchmark must not hit, given by environment so that a baseline
+ * checkout from before the flags existed still starts (it ignores them):
+ * every driver connection comes from loopback, and a capacity ramp holds
+ * connections before they log in.
+ */
+const benchServerEnv = { IM_MAX_CONNECTIONS: '0', IM_MAX_CONNECTIONS_PER_ADDRESS: '0', IM_LOGIN_TIMEOUT: '0' };
 
 /** Paths in a checkout that are not sources: never copied into a snapshot. */
 const NOT_SOURCES = ['node_modules', '.git', 'dist', join('bench', 'results')];

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestReplica } from '../support/replica.js';
 import { TcpClient } from '../support/tcp-client.js';
 
@@ -283,6 +283,57 @@ describe('the login deadline (--login-timeout)', () => {
       await yoda.command('logout');
     } finally {
       await strict.replica.close();
+    }
+  });
+});
+
+describe('connection caps (--max-connections, --max-connections-per-address)', () => {
+  it('refuses a connection over its address share or the replica cap with a reply that says so, counts it, and takes one again once another closes', async () => {
+    const capped = await startTestReplica({}, { maxConnectionsPerAddress: 2, maxConnections: 3 });
+    try {
+      const open = async () => {
+        const client = await TcpClient.open(capped.replica.tcpPort);
+        clients.push(client);
+        return client;
+      };
+      const [a, b] = [await open(), await open()];
+      expect(await a.command('ping')).toEqual({ type: 'pong' });
+      const third = await open();
+      await third.waitClosed(5000);
+      expect(third.received).toEqual([
+        {
+          type: 'reply',
+          cmd: '',
+          ok: false,
+          error: 'too_many_connections',
+          text: 'Error. Too many connections from your address (at most 2). Please close one and try again',
+        },
+      ]);
+      expect(await capped.replica.metrics.render()).toMatch(/im_connections_closed_total\{reason="address_connections"\} 1/);
+      b.close();
+      await vi.waitFor(() => expect(capped.replica.tcpStats().connections).toBe(1), { timeout: 5000, interval: 20 });
+      const again = await open();
+      expect(await again.command('ping')).toEqual({ type: 'pong' });
+    } finally {
+      await capped.replica.close();
+    }
+  });
+
+  it('a replica at its cap refuses whoever comes next, whatever the address', async () => {
+    const full = await startTestReplica({}, { maxConnectionsPerAddress: 0, maxConnections: 2 });
+    try {
+      const held = [await TcpClient.open(full.replica.tcpPort), await TcpClient.open(full.replica.tcpPort)];
+      clients.push(...held);
+      await vi.waitFor(() => expect(full.replica.tcpStats().connections).toBe(2), { timeout: 5000, interval: 20 });
+      const refused = await TcpClient.open(full.replica.tcpPort);
+      clients.push(refused);
+      await refused.waitClosed(5000);
+      expect(refused.received).toEqual([
+        { type: 'reply', cmd: '', ok: false, error: 'too_many_connections', text: 'Error. The server has too many connections. Please try again later' },
+      ]);
+      expect(await full.replica.metrics.render()).toMatch(/im_connections_closed_total\{reason="max_connections"\} 1/);
+    } finally {
+      await full.replica.close();
     }
   });
 });
