@@ -21,6 +21,7 @@ export const TlsLineClient = { open: (target: TlsTarget): Promise<TcpClient> => 
 export interface HttpsAnswer {
   status: number;
   body: Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 /**
@@ -68,7 +69,7 @@ export function https(
         res.on('data', (chunk: string) => (text += chunk));
         res.on('end', () => {
           try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), headers: res.headers });
           } catch {
             reject(new Error(`HTTP ${res.statusCode} ${method} ${path}: not JSON: ${text.slice(0, 500)}`));
           }

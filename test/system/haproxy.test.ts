@@ -1,3 +1,4 @@
+import { connect as connectTls, type SecureVersion } from 'node:tls';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -175,6 +176,26 @@ describe('HAProxy from deploy/haproxy.cfg: TLS, three replicas, one Redis', () =
   it('closes a clear-text connection to either TLS frontend without a word', async () => {
     expect(await clearText(lb.tcpPort, 'login yoda wise\n')).toBe('');
     expect(await clearText(lb.httpPort, 'GET /healthz HTTP/1.1\r\nHost: im\r\n\r\n')).toBe('');
+  });
+
+  it('HTTPS answers carry HSTS; TLS 1.1 is refused by the load balancer, TLS 1.3 and 1.2 taken', async () => {
+    const answer = await https(web(), 'GET', '/healthz');
+    expect(answer.status).toBe(200);
+    expect(answer.headers['strict-transport-security']).toBe('max-age=63072000');
+    const handshake = (port: number, minVersion: SecureVersion, maxVersion: SecureVersion) =>
+      new Promise<string>((resolve) => {
+        // SECLEVEL=0 so that this client really offers TLS 1.1: the refusal must come from the server.
+        const socket = connectTls({ host: '127.0.0.1', port, ca: certs.ca, minVersion, maxVersion, ciphers: 'DEFAULT@SECLEVEL=0' }, () => {
+          resolve(String(socket.getProtocol()));
+          socket.destroy();
+        });
+        socket.on('error', (err: NodeJS.ErrnoException) => resolve(String(err.code)));
+      });
+    for (const port of [lb.httpPort, lb.tcpPort]) {
+      expect(await handshake(port, 'TLSv1', 'TLSv1.1')).toBe('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
+      expect(await handshake(port, 'TLSv1.2', 'TLSv1.2')).toBe('TLSv1.2');
+      expect(await handshake(port, 'TLSv1.3', 'TLSv1.3')).toBe('TLSv1.3');
+    }
   });
 
   it('CLI: refuses a certificate it cannot verify, and says how to trust a private CA', async () => {
