@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
-import { root, startServer, type RunningServer } from '../support/server.js';
+import { startServer, type RunningServer } from '../support/server.js';
+import { runUsersTool } from '../support/users-tool.js';
 import { TcpClient } from '../support/tcp-client.js';
 
 /*
@@ -28,15 +27,7 @@ afterAll(async () => {
 });
 
 function usersTool(...args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'entries', 'users.ts'), ...args], {
-    cwd: root,
-    env: { ...process.env, REDIS_URL: redis.url },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out })));
+  return runUsersTool({ REDIS_URL: redis.url }, args);
 }
 
 async function tcpLogin(user: string, password: string): Promise<{ client: TcpClient; token: string; cursor: string }> {

@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
-import { root, startServer, type RunningServer } from '../support/server.js';
+import { startServer, type RunningServer } from '../support/server.js';
+import { runUsersTool } from '../support/users-tool.js';
 
 let redis: RedisServer;
 let server: RunningServer;
@@ -12,16 +11,7 @@ function users(...args: string[]): Promise<{ code: number | null; out: string }>
 }
 
 function usersWith(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number | null; out: string }> {
-  // node with tsx as a loader: one process per run, not tsx's wrapper and its node.
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'entries', 'users.ts'), ...args], {
-    cwd: root,
-    env: { ...process.env, REDIS_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out })));
+  return runUsersTool(env, args);
 }
 
 async function httpLogin(username: string, password: string): Promise<number> {
@@ -74,18 +64,7 @@ describe('npm run users (management command)', { timeout: 120_000 }, () => {
 });
 
 describe('a password not on the command line', () => {
-  function usersFromStdin(input: string, ...args: string[]): Promise<{ code: number | null; out: string }> {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'entries', 'users.ts'), ...args], {
-      cwd: root,
-      env: { ...process.env, REDIS_URL: redis.url },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.stdin.end(input);
-    return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out })));
-  }
+  const usersFromStdin = (input: string, ...args: string[]) => runUsersTool({ REDIS_URL: redis.url }, args, input);
 
   it('add and reset read it from the first line of standard input, so ps and the shell history never show it', async () => {
     expect(await usersFromStdin('first secret\nignored\n', 'add', 'piper')).toMatchObject({ code: 0, out: 'piper added\n' });
