@@ -117,3 +117,14 @@ describe('POST /login from another site', () => {
     expect(await logoutIfIn(json)).toMatchObject({ ok: true });
   });
 });
+
+describe('ping over HTTP', () => {
+  it('answers {"type":"pong"} with 200, with or without a token, as on TCP (PROTOCOL.md 4.17)', async () => {
+    const bare = await fetch(`${t.http.base}/command`, { method: 'POST', body: 'ping' });
+    expect(bare.status).toBe(200);
+    expect(await bare.json()).toEqual({ type: 'pong' });
+    const busy = await fetch(`${t.http.base}/command`, { method: 'POST', body: 'ping now' });
+    expect(busy.status).toBe(400);
+    expect(await busy.json()).toMatchObject({ ok: false, error: 'usage', text: 'Usage: ping' });
+  });
+});
