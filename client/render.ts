@@ -19,7 +19,6 @@ export const clientTexts = {
   reconnected: 'Reconnected.',
   /** Follows the server's refusal of the resume, which is printed as it came. */
   sessionLost: 'The session could not be resumed, so it has ended. Please log in again.',
-  gap: 'Some earlier events were missed: the server no longer keeps them',
   unconfirmed: (verb: string) => `The connection was lost before "${verb}" was answered: it may not have been done`,
   notSent: (verb: string) => `"${verb}" was not sent: the session had ended`,
   usagePrivate: 'Usage: private <user> <text>',
@@ -44,10 +43,9 @@ export const clientTexts = {
 
 /** What the client prints for a reply, or null when it prints nothing. */
 export function replyText(reply: Reply): string | null {
-  const lines = [];
-  if (reply.text) lines.push(printable(reply.text, true));
-  if (reply.gap === true) lines.push(clientTexts.gap);
-  return lines.length ? lines.join('\n') : null;
+  // A reply's `gap` is not printed: the `gap` event that follows it in the
+  // session's stream says so, where the loss happened.
+  return reply.text ? printable(reply.text, true) : null;
 }
 
 /** What the client prints for an event, or null when it prints nothing. */

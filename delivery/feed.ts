@@ -1,3 +1,4 @@
+import { encode } from '../handlers/events.js';
 import type { Context } from '../handlers/types.js';
 import { Cursor } from '../state/cursor.js';
 import type { EventPage, StoredEvent } from '../state/index.js';
@@ -14,7 +15,7 @@ export interface FeedPage {
   events: OutEvent[];
   /** The cursor after this page (past skipped lobby events too). */
   cursor: Cursor;
-  /** Events after the cursor read from were trimmed away (either stream). */
+  /** Events after the cursor read from were trimmed away (either stream); `events` then starts with a `gap` event. */
   gap: boolean;
   /** More may follow at once: a stream filled its page. */
   more: boolean;
@@ -83,10 +84,16 @@ export async function readFeed(
   const start = new Cursor(inboxPage ? startOf(inboxPage) : after.inbox, lobbyPage ? startOf(lobbyPage) : after.lobby);
   const lobbyEvents = tail ?? lobbyPage!.events;
   const merged = merge(user, start, inboxPage?.events ?? [], lobbyEvents);
+  const gap = Boolean(inboxPage?.gap || lobbyPage?.gap);
+  // The loss is an event of its own, where it happened: its id is the
+  // position the read really started from, so a client that saw it resumes
+  // after it, and one that did not (a dropped connection, a lost answer)
+  // resumes from before it and is told again (SPEC section 4).
+  if (gap) merged.events.unshift({ json: encode.gap(ctx.clock.now()).json, cursor: start });
   return {
     events: merged.events,
     cursor: merged.cursor,
-    gap: Boolean(inboxPage?.gap || lobbyPage?.gap),
+    gap,
     more: !merged.ended && ((inboxPage?.events.length ?? 0) >= limit || lobbyEvents.length >= limit),
     ended: merged.ended,
   };

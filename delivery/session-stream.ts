@@ -33,8 +33,6 @@ export class SessionStream {
   /** The socket is full: wait for `resume`. */
   private full = false;
   private stopped = false;
-  /** Events after the cursor were trimmed away before they could be written, and nobody was told yet. */
-  private gapUntold = false;
 
   constructor(
     private readonly ctx: Context,
@@ -59,13 +57,6 @@ export class SessionStream {
     this.stopped = true;
     this.stopListening?.();
     this.stopListening = undefined;
-  }
-
-  /** Whether events were trimmed away before they could be written since the last call (the next reply says so). */
-  takeGap(): boolean {
-    const gap = this.gapUntold;
-    this.gapUntold = false;
-    return gap;
   }
 
   /** The socket drained: go on from the cursor. */
@@ -126,7 +117,6 @@ export class SessionStream {
         const page = await readFeed(this.ctx, this.live, this.user, this.cursor, eventsPerRead, this.inboxBehind ? 'read' : 'unchanged');
         if (this.stopped) return;
         this.inboxBehind = false;
-        if (page.gap) this.gapUntold = true;
         let written = 0;
         for (const event of page.events) {
           written++;

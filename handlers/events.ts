@@ -9,7 +9,7 @@ import { texts } from './replies.js';
 export type EndReason = 'logout' | 'timeout' | 'shutdown' | 'operator' | 'removed' | 'password_changed';
 
 /** What kind of event it is: its JSON `type`. */
-export type EventKind = 'message' | 'broadcast' | 'presence' | 'private_request' | 'private_accept' | 'private_decline' | 'session_end';
+export type EventKind = 'message' | 'broadcast' | 'presence' | 'private_request' | 'private_accept' | 'private_decline' | 'session_end' | 'gap';
 
 /**
  * Events are encoded to JSON once, when they are created, and stored with
@@ -51,4 +51,10 @@ export const encode = {
     event('private_accept', at, { type: 'private_accept', peer, host, port, token, at, text: '' }),
   privateDecline: (peer: string, at: number) => event('private_decline', at, { type: 'private_decline', peer, at, text: texts.privateDeclined(peer) }),
   sessionEnd: (reason: EndReason, at: number) => event('session_end', at, { type: 'session_end', reason, at, text: endTexts[reason] }),
+  /**
+   * Not stored: delivery writes it where a read found that events after the
+   * session's cursor were trimmed away (delivery/feed.ts), so the client
+   * learns of the loss at the point where it happened.
+   */
+  gap: (at: number) => event('gap', at, { type: 'gap', at, text: texts.gap }),
 };

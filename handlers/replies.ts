@@ -85,6 +85,8 @@ export const texts = {
   endOperator: 'You have been logged out by the administrator',
   endRemoved: 'Your account has been removed. You have been logged out',
   endPasswordChanged: 'Your password has been changed. Please log in again',
+  /** A `gap` event: events after the client's cursor were trimmed before it got them (SPEC section 4). */
+  gap: 'Some earlier events were missed: the server no longer keeps them',
 };
 
 /**

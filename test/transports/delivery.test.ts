@@ -145,14 +145,18 @@ describe('gaps', () => {
     for (let k = 1; k <= 60; k++) await yoda.client.command(`broadcast g${k}`);
     const { body } = await t.http.events(String(login.token), `after=${login.cursor}&wait=0`);
     expect(body).toMatchObject({ gap: true });
+    expect(body.events[0]).toMatchObject({ type: 'gap', text: 'Some earlier events were missed: the server no longer keeps them' });
     const texts = body.events.filter((e) => e.type === 'broadcast').map((e) => e.text);
     expect(texts.at(-1)).toBe('yoda: g60');
     expect(texts).not.toContain('yoda: g1');
-    // The TCP side says so in the resume reply.
+    // The TCP side says so in the resume reply, and with a gap event before the first broadcast kept.
     const again = await TcpClient.open(t.replica.tcpPort);
     clients.push(again);
     expect(await again.command(`resume ${String(login.token)} ${String(login.cursor)}`)).toMatchObject({ ok: true, gap: true });
     await again.waitFor((m) => m.text === 'yoda: g60');
+    const read = again.received.filter((m) => m.type === 'gap' || m.type === 'broadcast');
+    expect(read[0]).toMatchObject({ type: 'gap' });
+    expect(read.filter((m) => m.type === 'gap')).toHaveLength(1);
     await again.command('logout');
     await yoda.client.command('logout');
   });

@@ -30,9 +30,9 @@ async function httpLogin(user: string, password: string) {
   return { token: String(body.token), cursor: String(body.cursor) };
 }
 
-/** Long-polls parked on the replica now, from its GET /metrics. */
+/** Long-polls parked on the replica now, from GET /metrics on its metrics listener. */
 async function parkedPolls(): Promise<number> {
-  const text = await (await fetch(`${t.http.base}/metrics`)).text();
+  const text = await (await fetch(`${t.http.metrics}/metrics`)).text();
   const m = /^im_parked_polls (\S+)$/m.exec(text);
   if (!m) throw new Error('no im_parked_polls in /metrics');
   return Number(m[1]);
@@ -130,6 +130,8 @@ describe('POST /command statuses', () => {
   });
 });
 
+const gapText = 'Some earlier events were missed: the server no longer keeps them';
+
 describe('gap through /events', () => {
   it('a cursor behind the trimmed inbox gets gap: true and the events still kept, once', async () => {
     const yoda = await tcpLogin('yoda', 'wise');
@@ -139,12 +141,21 @@ describe('gap through /events', () => {
     const behind = await t.http.events(luke.token, `after=${luke.cursor}&wait=0`);
     expect(behind.status).toBe(200);
     expect(behind.body).toMatchObject({ gap: true });
-    expect(behind.body.events.filter((e) => e.type === 'message').map((e) => e.text)).toEqual(['n4', 'n5', 'n6', 'n7', 'n8'].map((n) => `yoda: ${n}`));
+    // The loss is an event of its own, first, where it happened.
+    expect(behind.body.events.map((e) => e.text)).toEqual([gapText, ...['n4', 'n5', 'n6', 'n7', 'n8'].map((n) => `yoda: ${n}`)]);
+    expect(behind.body.events[0]).toMatchObject({ type: 'gap' });
+    // An answer that was lost is asked for again from the same cursor: told again.
+    const lost = await t.http.events(luke.token, `after=${luke.cursor}&wait=0`);
+    expect(lost.body.events.map((e) => e.type)).toEqual(['gap', ...Array(5).fill('message')]);
     // Caught up: no gap, nothing repeated.
     const next = await t.http.events(luke.token, `after=${behind.body.cursor}&wait=0`);
     expect(next.body).toEqual({ events: [], cursor: behind.body.cursor });
     // A cursor within what is kept is no gap.
-    const kept = await t.http.events(luke.token, `after=${behind.body.events[0].id}&wait=0`);
+    // From the gap's own id (the client saw it): no gap again.
+    const seen = await t.http.events(luke.token, `after=${behind.body.events[0].id}&wait=0`);
+    expect(seen.body).not.toHaveProperty('gap');
+    expect(seen.body.events.map((e) => e.text)).toEqual(['n4', 'n5', 'n6', 'n7', 'n8'].map((n) => `yoda: ${n}`));
+    const kept = await t.http.events(luke.token, `after=${behind.body.events[1].id}&wait=0`);
     expect(kept.body).not.toHaveProperty('gap');
     expect(kept.body.events.map((e) => e.text)).toEqual(['n5', 'n6', 'n7', 'n8'].map((n) => `yoda: ${n}`));
   });

@@ -364,8 +364,13 @@ describe('reconnecting', () => {
     for (let i = 0; i < 30; i++) expect(await han.command(`message leia flood ${i}`)).toMatchObject({ ok: true });
     await leia.page.unroute('**/events?*');
     await leia.line('hans: flood 29').waitFor();
-    await leia.page.locator('#log .text', { hasText: 'Some events were dropped' }).waitFor();
+    await leia.line('Some earlier events were missed: the server no longer keeps them').waitFor();
     lines = await leia.lines();
+    // Said once, where the loss happened: after what was read, before what was kept.
+    const gapAt = lines.indexOf('Some earlier events were missed: the server no longer keeps them');
+    expect(count(lines, lines[gapAt])).toBe(1);
+    expect(gapAt).toBeGreaterThan(lines.indexOf('hans: six'));
+    expect(gapAt).toBeLessThan(lines.indexOf('hans: flood 29'));
     expect(count(lines, 'hans: flood 0')).toBe(0);
     for (let i = 10; i < 30; i++) expect(count(lines, `hans: flood ${i}`)).toBe(1);
   }, 90_000);

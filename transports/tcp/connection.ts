@@ -82,7 +82,6 @@ export class Connection {
     // Closed while the command ran (a limit, the client gone): a session its
     // reply opened is never held, so nothing is left listening.
     if (this.closed) return false;
-    if (this.session?.takeGap()) reply.gap = true;
     this.out.write(JSON.stringify(wireReply(reply)) + '\n');
     const ending = this.phase === 'ending';
     if (this.phase === 'running') this.phase = 'idle';

@@ -61,11 +61,6 @@ export class HeldSession {
     await this.stream.start().catch(this.onStartFailed);
   }
 
-  /** Whether events were trimmed away unwritten since last asked (the next reply says so). */
-  takeGap(): boolean {
-    return this.stream.takeGap();
-  }
-
   /** The socket drained: the stream goes on. */
   resume(): void {
     this.stream.resume();

@@ -1,7 +1,7 @@
 // The browser client (SPEC section 8): log in, follow the conversation by
 // long-polling /events, send what the user types. Every line it shows is the
 // `text` of a reply or an event, as the CLI would print it; the few lines of
-// its own (connection, gap, declined private chat) say what the page did.
+// its own (connection, declined private chat) say what the page did.
 
 import * as api from './api.js';
 import { blockTarget, commandLine, knowsVerbs, learnVerbs } from './composer.js';
@@ -12,7 +12,6 @@ import { lineElement, optionElement, personElement } from './view.js';
 const notices = {
   connectionLost: 'Connection lost. Reconnecting...',
   reconnected: 'Reconnected.',
-  gap: 'Some events were dropped before this page could fetch them (the server keeps only the newest ones).',
   unreachable: 'Could not reach the server. Please try again.',
   unconfirmed: (verb) => `The connection was lost before "${verb}" was answered: it may not have been done`,
   privateDeclined: (user) =>
@@ -149,7 +148,6 @@ async function logIn() {
   resumeFollowing();
   showChat();
   addLine({ kind: 'reply', text: reply.text });
-  if (reply.gap) addLine({ kind: 'notice', text: notices.gap });
   await follow();
 }
 
@@ -170,11 +168,6 @@ async function follow() {
       if (session !== current) return;
       current.cursor = cursor;
       store.saveSession(current);
-    },
-    onGap() {
-      addLine({ kind: 'notice', text: notices.gap });
-      // Presence events may be among what was dropped.
-      void seedOnline(current);
     },
     onConnection(up, text) {
       addLine({ kind: 'notice', text: up ? notices.reconnected : text || notices.connectionLost });
@@ -230,6 +223,12 @@ function onEvent(event) {
       // Peer-to-peer chat needs a listening socket, which a page cannot have.
       addLine({ kind: 'notice', text: notices.privateDeclined(event.from), at: event.at });
       if (session) api.command(session.token, `declineprivate ${event.from}`).catch(() => undefined);
+      break;
+    case 'gap':
+      // The server's own words, where the loss happened; presence events
+      // may be among what was lost, so the online list is asked for again.
+      addLine({ kind: 'notice', text: event.text, at: event.at });
+      if (session) void seedOnline(session);
       break;
     case 'session_end':
       // The poller keeps a shutdown notice (the session goes on) to itself:

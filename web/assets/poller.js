@@ -45,13 +45,12 @@ const isShutdown = (event) => event.type === 'session_end' && event.reason === '
 /**
  * Starts polling after `cursor`. Callbacks:
  * - onEvents(events, cursor): new events, then the cursor to keep;
- * - onGap(): the server no longer had everything after our cursor;
  * - onConnection(up, text): an outage started (with the server's words for
  *   it, if it gave any) or ended; once each per outage;
  * - onEnded(text): the session is over (401); polling has stopped.
  * Returns { stop() }.
  */
-export function startPoller({ token, cursor, waitSeconds = 25, onEvents, onGap, onConnection, onEnded }) {
+export function startPoller({ token, cursor, waitSeconds = 25, onEvents, onConnection, onEnded }) {
   let stopped = false;
   let failures = 0;
   let controller = null;
@@ -111,7 +110,6 @@ export function startPoller({ token, cursor, waitSeconds = 25, onEvents, onGap, 
         failures = 0;
         onConnection(true);
       }
-      if (body.gap) onGap();
       const fresh = body.events.filter((e) => !isShutdown(e) && seen.fresh(e.id));
       cursor = body.cursor;
       onEvents(fresh, cursor);
