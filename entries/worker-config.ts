@@ -7,13 +7,16 @@ import { defaultConfig, type Config } from '../handlers/types.js';
  * environment variables; block_duration and timeout, positional on Node, are
  * `IM_BLOCK_DURATION` and `IM_TIMEOUT`.
  */
-export const workerVars: Record<string, keyof Config> = {
+type Count = { [K in keyof Config]: Config[K] extends number ? K : never }[keyof Config];
+
+export const workerVars: Record<string, Count> = {
   IM_BLOCK_DURATION: 'blockDuration',
   IM_TIMEOUT: 'timeout',
   IM_COMMAND_RATE: 'commandRate',
   IM_COMMAND_BURST: 'commandBurst',
   IM_LOGIN_RATE: 'loginRate',
   IM_LOGIN_BURST: 'loginBurst',
+  IM_ADDRESS_FAILURES: 'addressFailures',
   IM_MAX_MESSAGE: 'maxMessageLength',
   IM_MAX_LINE: 'maxLineBytes',
   IM_MAX_BODY: 'maxBodyBytes',
@@ -50,7 +53,10 @@ export function workerOptions(env: Record<string, unknown>): WorkerOptions {
   const redis = text('REDIS_URL');
   if (!redis) throw new WorkerConfigError('REDIS_URL is not set (wrangler secret put REDIS_URL)');
   if (redis.includes(',')) throw new WorkerConfigError('REDIS_URL names several nodes: the Worker takes one Redis, not a cluster');
-  const config = { ...defaultConfig };
+  // The Worker only checks passwords: new hashes are made by the operator's
+  // user tool on Node, and remaking one at login (half a second of CPU and
+  // 128 MiB at the default cost) is beyond a Worker's limits.
+  const config = { ...defaultConfig, rehashPasswords: false };
   for (const [name, key] of Object.entries(workerVars)) config[key] = integer(name, defaultConfig[key], key === 'timeout' ? 1 : 0);
   const logLevel = logLevels.find((level) => level === (text('IM_LOG_LEVEL') ?? 'info'));
   if (!logLevel) throw new WorkerConfigError(`IM_LOG_LEVEL must be one of ${logLevels.join(', ')}, got "${text('IM_LOG_LEVEL')}"`);

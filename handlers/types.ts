@@ -13,6 +13,15 @@ export interface Config {
   timeout: number;
   /** Failed logins in a row that lock an account (and unknown names an address). */
   loginFailures: number;
+  /**
+   * Wrong passwords, for any accounts, from one client address (an IPv6 /64)
+   * that lock the address (0 = not counted): password spraying.
+   */
+  addressFailures: number;
+  /** scrypt cost N of the hashes this server makes. */
+  passwordCost: number;
+  /** Remake a hash made at a lower cost at its user's next successful login. */
+  rehashPasswords: boolean;
   maxMessageLength: number;
   maxLineBytes: number;
   maxBodyBytes: number;
@@ -34,6 +43,9 @@ export const defaultConfig: Config = {
   blockDuration: 60,
   timeout: 120,
   loginFailures: 3,
+  addressFailures: 10,
+  passwordCost: 2 ** 17,
+  rehashPasswords: true,
   maxMessageLength: 1000,
   maxLineBytes: 8192,
   maxBodyBytes: 16384,
@@ -49,6 +61,8 @@ export const defaultConfig: Config = {
 export interface Passwords {
   hash(password: string): Promise<string>;
   verify(password: string, hash: string): Promise<boolean>;
+  /** The hash was made at a lower cost than `hash` makes now. */
+  outdated(hash: string): boolean;
 }
 
 /** What every handler may use: side effects go through `state` only. */

@@ -92,6 +92,9 @@ export type DeliveryResult =
   | { ok: true; id: number; online: boolean }
   | { ok: false; reason: 'invalid_user' | 'blocked' | 'offline' };
 
+/** What an address failed at: a name no account has, or a wrong password for one that exists. */
+export type AddressFailure = 'unknown_user' | 'wrong_password';
+
 export interface EndSession {
   /** Only the session with this token ('' = whichever is live). */
   token: string;
@@ -133,6 +136,8 @@ export interface State {
   // users
   addUser(user: string, hash: string): Promise<boolean>;
   setPassword(user: string, hash: string): Promise<boolean>;
+  /** Puts `hash` in place of `checked` if that is still the user's hash (a rehash at login); false otherwise. */
+  replacePasswordHash(user: string, checked: string, hash: string): Promise<boolean>;
   /**
    * Removes a user and everything of theirs. With `retainMs`, an ended
    * session and its inbox stay readable that long (so its client can read
@@ -148,9 +153,11 @@ export interface State {
   /**
    * Counts a failed login against an address or an account at `now`; the
    * `limit`-th in a row locks it until `lockedUntil`. Nothing is counted
-   * while it is locked (`still_locked`); `none`: no such account.
+   * while it is locked (`still_locked`); `none`: no such account. An
+   * address counts its unknown names and its wrong passwords apart, under
+   * one lock.
    */
-  countAddressFailure(address: string, limit: number, now: number, lockedUntil: number, ttlMs: number): Promise<FailureCount>;
+  countAddressFailure(address: string, failure: AddressFailure, limit: number, now: number, lockedUntil: number, ttlMs: number): Promise<FailureCount>;
   countPasswordFailure(user: string, limit: number, now: number, lockedUntil: number): Promise<FailureCount>;
 
   // sessions

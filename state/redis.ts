@@ -3,6 +3,7 @@ import { Cursor } from './cursor.js';
 import { keys, wakeChannelUser } from './keys.js';
 import { loadScripts } from './scripts.js';
 import type {
+  AddressFailure,
   Admission,
   AdmitOptions,
   Delivery,
@@ -118,6 +119,10 @@ export class RedisState implements State {
     return (await this.run('setPassword', [keys.user(user)], [hash])) === 1;
   }
 
+  async replacePasswordHash(user: string, checked: string, hash: string): Promise<boolean> {
+    return (await this.run('replacePasswordHash', [keys.user(user)], [checked, hash])) === 1;
+  }
+
   async removeUser(user: string, retainMs = 0): Promise<boolean> {
     // The reverse block index names the user in other users' sets: take it
     // out there too, so a user added again later starts with no blocks.
@@ -166,12 +171,13 @@ export class RedisState implements State {
       | 'rate_limited';
   }
 
-  async countAddressFailure(address: string, limit: number, now: number, lockedUntil: number, ttlMs: number): Promise<FailureCount> {
-    return (await this.run('countFailure', [keys.address(address)], [limit, now, lockedUntil, ttlMs, 0])) as FailureCount;
+  async countAddressFailure(address: string, failure: AddressFailure, limit: number, now: number, lockedUntil: number, ttlMs: number): Promise<FailureCount> {
+    const field = failure === 'unknown_user' ? 'fails' : 'passwordFails';
+    return (await this.run('countFailure', [keys.address(address)], [limit, now, lockedUntil, ttlMs, 0, field])) as FailureCount;
   }
 
   async countPasswordFailure(user: string, limit: number, now: number, lockedUntil: number): Promise<FailureCount> {
-    return (await this.run('countFailure', [keys.user(user)], [limit, now, lockedUntil, '', 1])) as FailureCount;
+    return (await this.run('countFailure', [keys.user(user)], [limit, now, lockedUntil, '', 1, 'fails'])) as FailureCount;
   }
 
   // sessions

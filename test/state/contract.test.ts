@@ -317,7 +317,7 @@ function contract(name: string, makeState: MakeState) {
 
       it('guardAddress refuses a locked address until the lock ends', async () => {
         const a = '10.0.0.4';
-        expect(await state.countAddressFailure(a, 1, T0, T0 + 5000, 60_000)).toBe('locked');
+        expect(await state.countAddressFailure(a, 'unknown_user', 1, T0, T0 + 5000, 60_000)).toBe('locked');
         expect(await state.guardAddress(a, T0, 0, 0, 60_000)).toBe('address_blocked');
         expect(await state.guardAddress(a, T0 + 4999, 0, 0, 60_000)).toBe('address_blocked');
         expect(await state.guardAddress(a, T0 + 5000, 0, 0, 60_000)).toBe('ok');
@@ -326,26 +326,43 @@ function contract(name: string, makeState: MakeState) {
 
       it('countAddressFailure locks on the limit-th failure, counts nothing while locked, then counts again', async () => {
         const a = '10.0.0.6';
-        expect(await state.countAddressFailure(a, 3, T0, T0 + 1000, 60_000)).toBe('counted');
-        expect(await state.countAddressFailure(a, 3, T0, T0 + 1000, 60_000)).toBe('counted');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0, T0 + 1000, 60_000)).toBe('counted');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0, T0 + 1000, 60_000)).toBe('counted');
         expect(await state.guardAddress(a, T0, 0, 0, 60_000)).toBe('ok');
-        expect(await state.countAddressFailure(a, 3, T0, T0 + 1000, 60_000)).toBe('locked');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0, T0 + 1000, 60_000)).toBe('locked');
         expect(await state.guardAddress(a, T0, 0, 0, 60_000)).toBe('address_blocked');
         // While it is locked, a failure neither counts nor locks it again.
-        expect(await state.countAddressFailure(a, 3, T0 + 999, T0 + 50_000, 60_000)).toBe('still_locked');
-        expect(await state.countAddressFailure(a, 3, T0 + 999, T0 + 50_000, 60_000)).toBe('still_locked');
-        expect(await state.countAddressFailure(a, 3, T0 + 999, T0 + 50_000, 60_000)).toBe('still_locked');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0 + 999, T0 + 50_000, 60_000)).toBe('still_locked');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0 + 999, T0 + 50_000, 60_000)).toBe('still_locked');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0 + 999, T0 + 50_000, 60_000)).toBe('still_locked');
         expect(await state.guardAddress(a, T0 + 1000, 0, 0, 60_000)).toBe('ok');
-        expect(await state.countAddressFailure(a, 3, T0 + 1000, T0 + 9000, 60_000)).toBe('counted');
-        expect(await state.countAddressFailure(a, 3, T0 + 1000, T0 + 9000, 60_000)).toBe('counted');
-        expect(await state.countAddressFailure(a, 3, T0 + 1000, T0 + 9000, 60_000)).toBe('locked');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0 + 1000, T0 + 9000, 60_000)).toBe('counted');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0 + 1000, T0 + 9000, 60_000)).toBe('counted');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0 + 1000, T0 + 9000, 60_000)).toBe('locked');
         expect(await state.guardAddress(a, T0 + 5000, 0, 0, 60_000)).toBe('address_blocked');
         expect(await state.guardAddress(a, T0 + 9000, 0, 0, 60_000)).toBe('ok');
       });
 
+      it('an address counts unknown names and wrong passwords apart, under one lock', async () => {
+        const a = '10.0.0.8';
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0, T0 + 1000, 60_000)).toBe('counted');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0, T0 + 1000, 60_000)).toBe('counted');
+        // Two unknown names do not bring a wrong password nearer its own limit.
+        expect(await state.countAddressFailure(a, 'wrong_password', 3, T0, T0 + 1000, 60_000)).toBe('counted');
+        expect(await state.countAddressFailure(a, 'wrong_password', 3, T0, T0 + 1000, 60_000)).toBe('counted');
+        expect(await state.guardAddress(a, T0, 0, 0, 60_000)).toBe('ok');
+        expect(await state.countAddressFailure(a, 'wrong_password', 3, T0, T0 + 1000, 60_000)).toBe('locked');
+        expect(await state.guardAddress(a, T0, 0, 0, 60_000)).toBe('address_blocked');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0, T0 + 1000, 60_000)).toBe('still_locked');
+        // The lock started both counts again.
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0 + 1000, T0 + 2000, 60_000)).toBe('counted');
+        expect(await state.countAddressFailure(a, 'unknown_user', 3, T0 + 1000, T0 + 2000, 60_000)).toBe('counted');
+        expect(await state.countAddressFailure(a, 'wrong_password', 3, T0 + 1000, T0 + 2000, 60_000)).toBe('counted');
+      });
+
       it('an address record is forgotten after its ttl', async () => {
         const a = '10.0.0.7';
-        expect(await state.countAddressFailure(a, 1, T0, T0 + 3_600_000, 300)).toBe('locked');
+        expect(await state.countAddressFailure(a, 'unknown_user', 1, T0, T0 + 3_600_000, 300)).toBe('locked');
         expect(await state.guardAddress(a, T0, 0, 0, 300)).toBe('address_blocked');
         await vi.waitFor(async () => expect(await state.guardAddress(a, T0, 0, 0, 300)).toBe('ok'), WAIT);
       });

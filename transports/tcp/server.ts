@@ -3,6 +3,7 @@ import { fail, texts } from '../../handlers/replies.js';
 import type { Context, Reply } from '../../handlers/types.js';
 import type { Live } from '../../delivery/live.js';
 import type { TrustedProxies } from '../addresses.js';
+import { addressGroup } from '../../handlers/address-group.js';
 import type { Metrics } from '../metrics.js';
 import { Connection } from './connection.js';
 
@@ -46,9 +47,11 @@ export function createTcpServer(options: TcpOptions): { server: Server; shutdown
   const connections = new Set<Connection>();
   const perAddress = new Map<string, number>();
   const server = createServer({ highWaterMark: socketBufferBytes }, (socket) => {
-    const address = socket.remoteAddress ?? 'unknown';
+    const peer = socket.remoteAddress ?? 'unknown';
+    // Counted per host as the login guards count it: an IPv6 peer by its /64.
+    const address = addressGroup(peer);
     // A trusted proxy carries many clients: it is not counted as one.
-    const counted = !options.proxies.trusts(address);
+    const counted = !options.proxies.trusts(peer);
     const refusal = refuse(options, connections.size, counted ? (perAddress.get(address) ?? 0) : 0);
     if (refusal) {
       // SPEC section 6: a limit is named before the connection is closed.
