@@ -1,4 +1,4 @@
-import { sweepIdleSessions } from '../handlers/sweep.js';
+import { sweepSessions } from '../handlers/sweep.js';
 import type { Context } from '../handlers/types.js';
 import type { Metrics } from '../transports/metrics.js';
 
@@ -23,9 +23,11 @@ export function startSweeper(ctx: Context, metrics: Metrics, intervalMs: number)
   return () => clearInterval(timer);
 }
 
-/** One inactivity sweep, counted and logged: what the sweeper runs each interval and the Worker's cron each minute. */
+/** One sweep (inactivity and session lifetime), counted and logged: what the sweeper runs each interval and the Worker's cron each minute. */
 export async function sweepOnce(ctx: Context, metrics: Metrics): Promise<void> {
-  const ended = await sweepIdleSessions(ctx);
-  metrics.timeouts.inc(ended.length);
-  for (const user of ended) ctx.log?.('info', 'session timed out', { user });
+  const { timedOut, expired } = await sweepSessions(ctx);
+  metrics.timeouts.inc(timedOut.length);
+  metrics.expirations.inc(expired.length);
+  for (const user of timedOut) ctx.log?.('info', 'session timed out', { user });
+  for (const user of expired) ctx.log?.('info', 'session reached its lifetime', { user });
 }

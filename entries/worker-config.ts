@@ -12,6 +12,7 @@ type Count = { [K in keyof Config]: Config[K] extends number ? K : never }[keyof
 export const workerVars: Record<string, Count> = {
   IM_BLOCK_DURATION: 'blockDuration',
   IM_TIMEOUT: 'timeout',
+  IM_SESSION_LIFETIME: 'sessionLifetime',
   IM_COMMAND_RATE: 'commandRate',
   IM_COMMAND_BURST: 'commandBurst',
   IM_LOGIN_RATE: 'loginRate',

@@ -3,10 +3,10 @@ import { texts } from './replies.js';
 
 /**
  * Why a session ended: the user's logout, inactivity, this replica going
- * away (the session goes on), or the operator (`npm run users -- logout`,
- * `remove`, `reset`).
+ * away (the session goes on), the operator (`npm run users -- logout`,
+ * `remove`, `reset`), or the session's absolute lifetime (`--session-lifetime`).
  */
-export type EndReason = 'logout' | 'timeout' | 'shutdown' | 'operator' | 'removed' | 'password_changed';
+export type EndReason = 'logout' | 'timeout' | 'shutdown' | 'operator' | 'removed' | 'password_changed' | 'expired';
 
 /** What kind of event it is: its JSON `type`. */
 export type EventKind = 'message' | 'broadcast' | 'presence' | 'private_request' | 'private_accept' | 'private_decline' | 'session_end' | 'gap';
@@ -26,6 +26,7 @@ const endTexts: Record<EndReason, string> = {
   operator: texts.endOperator,
   removed: texts.endRemoved,
   password_changed: texts.endPasswordChanged,
+  expired: texts.endExpired,
 };
 
 /** An event of `kind` at `at`, its JSON encoded from `fields` (which start with the same `type`). */

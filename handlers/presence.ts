@@ -15,16 +15,22 @@ export async function announce(ctx: Context, user: string, state: 'in' | 'out', 
 export const endedSessionRetainMs = 60 * 60 * 1000;
 
 /**
- * Ends a session (logout, or timeout when `idleSince` is given) if it is
- * still live, then records the user offline and announces it. Whoever ends
- * it first wins; everyone else gets `none` or `active`, so each end is
- * announced once.
+ * Ends a session if it is still live (and, for a sweep, still idle since
+ * `idleSince` or started by `startedBefore`), then records the user offline
+ * and announces it. Whoever ends it first wins; everyone else gets `none`,
+ * `active` or `young`, so each end is announced once.
  */
-export async function endSession(ctx: Context, user: string, token: string, reason: Exclude<EndReason, 'shutdown'>, idleSince?: number) {
+export async function endSession(
+  ctx: Context,
+  user: string,
+  token: string,
+  reason: Exclude<EndReason, 'shutdown'>,
+  only: { idleSince?: number; startedBefore?: number } = {},
+) {
   const now = ctx.clock.now();
   const result = await ctx.state.endSession(
     user,
-    { token, reason, now, idleSince, event: encode.sessionEnd(reason, now) },
+    { token, reason, now, ...only, event: encode.sessionEnd(reason, now) },
     ctx.config.backlog,
     endedSessionRetainMs,
   );

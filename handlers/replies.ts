@@ -84,6 +84,7 @@ export const texts = {
   endShutdown: 'The server is shutting down. Reconnecting...',
   endOperator: 'You have been logged out by the administrator',
   endRemoved: 'Your account has been removed. You have been logged out',
+  endExpired: 'Your session has expired. Please log in again',
   endPasswordChanged: 'Your password has been changed. Please log in again',
   /** A `gap` event: events after the client's cursor were trimmed before it got them (SPEC section 4). */
   gap: 'Some earlier events were missed: the server no longer keeps them',

@@ -11,6 +11,8 @@ export interface Config {
   blockDuration: number;
   /** Seconds without a valid command before a session is logged out. */
   timeout: number;
+  /** Seconds a session lasts at most, active or not (0 = no limit). */
+  sessionLifetime: number;
   /** Failed logins in a row that lock an account (and unknown names an address). */
   loginFailures: number;
   /**
@@ -42,6 +44,7 @@ export interface Config {
 export const defaultConfig: Config = {
   blockDuration: 60,
   timeout: 120,
+  sessionLifetime: 24 * 60 * 60,
   loginFailures: 3,
   addressFailures: 10,
   passwordCost: 2 ** 17,

@@ -103,6 +103,8 @@ export interface EndSession {
   now: number;
   /** For timeouts: end it only if its last activity is at or before this. */
   idleSince?: number;
+  /** For the session lifetime: end it only if it started at or before this. */
+  startedBefore?: number;
   /** The session_end event. */
   event: NewEvent;
 }
@@ -110,7 +112,8 @@ export interface EndSession {
 export type EndSessionResult =
   | { ok: true; id: number }
   | { ok: false; reason: 'none' }
-  | { ok: false; reason: 'active'; lastActive: number };
+  | { ok: false; reason: 'active'; lastActive: number }
+  | { ok: false; reason: 'young'; started: number };
 
 export type PollResult =
   | {
@@ -202,6 +205,10 @@ export interface State {
   idleCandidates(before: number, limit: number): Promise<string[]>;
   /** Re-records a candidate's real last activity after a sweep found it active. */
   noteActivity(user: string, lastActive: number): Promise<void>;
+  /** Online users whose session started at or before `startedBefore` (at most `limit`): the lifetime sweep's candidates. */
+  expiredCandidates(startedBefore: number, limit: number): Promise<string[]>;
+  /** Corrects a candidate's start (a newer session than the set said). */
+  noteStarted(user: string, started: number): Promise<void>;
 
   // blocks
   block(user: string, target: string): Promise<boolean>;

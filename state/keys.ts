@@ -6,7 +6,7 @@
 export const keys = {
   /** hash: password hash, inbox sequence, seen cursor, failed logins, lock. */
   user: (u: string) => `u:{${u}}`,
-  /** hash: token, started, active, cursorInbox/cursorLobby, address, p2p listener, rate bucket, ended. */
+  /** hash: token (its SHA-256, see state/redis.ts digest), started, active, cursorInbox/cursorLobby, address, p2p listener, rate bucket, ended. */
   session: (u: string) => `s:{${u}}`,
   /** list: encoded events; the last element has id = user.seq. */
   inbox: (u: string) => `i:{${u}}`,
@@ -24,6 +24,8 @@ export const keys = {
   users: '{im}:users',
   /** sorted set: online users scored by last recorded activity (global). */
   online: '{im}:online',
+  /** sorted set: online users scored by when their session started (global), for the session lifetime. */
+  started: '{im}:started',
   /** sorted set: users scored by when their last session ended (global). */
   lastSeen: '{im}:lastseen',
   /**

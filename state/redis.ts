@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { Cursor } from './cursor.js';
 import { keys, wakeChannelUser } from './keys.js';
@@ -186,7 +187,7 @@ export class RedisState implements State {
     const r = (await this.run(
       'openSession',
       [keys.user(user), keys.session(user), keys.inbox(user)],
-      [now, token, address, lobbyHead],
+      [now, digest(token), address, lobbyHead],
     )) as Reply;
     if (r[0] !== 'ok') return { ok: false, reason: r[0] as 'invalid_user' | 'account_blocked' | 'already_logged_in' };
     const seen = Number(r[1]);
@@ -196,19 +197,19 @@ export class RedisState implements State {
   }
 
   async admitCommand(user: string, token: string, now: number, o: AdmitOptions): Promise<Admission> {
-    const status = String(await this.run('session', [keys.session(user)], [token, now, o.activity ? 1 : 0, o.rate, o.burst]));
+    const status = String(await this.run('session', [keys.session(user)], [digest(token), now, o.activity ? 1 : 0, o.rate, o.burst]));
     return status === 'ok' ? { ok: true } : { ok: false, reason: status as 'none' | 'ended' | 'rate_limited' };
   }
 
   async sessionCursor(user: string, token: string): Promise<{ ended: boolean; cursor: Cursor } | null> {
     const [stored, ended, inbox, lobby] = await this.redis.hmget(keys.session(user), 'token', 'ended', 'cursorInbox', 'cursorLobby');
-    if (stored !== token) return null;
+    if (stored !== digest(token)) return null;
     return { ended: ended !== null, cursor: new Cursor(Number(inbox ?? 0), Number(lobby ?? 0)) };
   }
 
   async resumable(user: string, token: string, cursor: Cursor | null): Promise<Cursor | 'none' | 'ended'> {
     const [stored, ended, inbox, lobby, endId] = await this.redis.hmget(keys.session(user), 'token', 'ended', 'cursorInbox', 'cursorLobby', 'seq');
-    if (stored !== token) return 'none';
+    if (stored !== digest(token)) return 'none';
     const from = cursor ?? new Cursor(Number(inbox ?? 0), Number(lobby ?? 0));
     if (ended !== null && (endId === null || from.inbox >= Number(endId))) return 'ended';
     return from;
@@ -216,21 +217,22 @@ export class RedisState implements State {
 
   async recordActivity(user: string, token: string, now: number, cursor: Cursor): Promise<void> {
     const fields = ['active', now, 'cursorInbox', cursor.inbox, 'cursorLobby', cursor.lobby];
-    await this.run('setSessionFields', [keys.session(user)], [token, ...fields]);
+    await this.run('setSessionFields', [keys.session(user)], [digest(token), ...fields]);
   }
 
   async setPeerListener(user: string, token: string, host: string, port: number): Promise<void> {
-    await this.run('setSessionFields', [keys.session(user)], [token, 'p2pHost', host, 'p2pPort', port]);
+    await this.run('setSessionFields', [keys.session(user)], [digest(token), 'p2pHost', host, 'p2pPort', port]);
   }
 
   async endSession(user: string, end: EndSession, cap: number, retainMs: number): Promise<EndSessionResult> {
     const r = (await this.run(
       'endSession',
       [keys.user(user), keys.session(user), keys.inbox(user), keys.privateRequests(user), keys.wake(user)],
-      [end.token, end.reason, end.now, end.idleSince ?? '', entry(end.event, []), cap, retainMs],
+      [end.token === '' ? '' : digest(end.token), end.reason, end.now, end.idleSince ?? '', entry(end.event, []), cap, retainMs, end.startedBefore ?? ''],
     )) as Reply;
     if (r[0] === 'ok') return { ok: true, id: Number(r[1]) };
     if (r[0] === 'active') return { ok: false, reason: 'active', lastActive: Number(r[1]) };
+    if (r[0] === 'young') return { ok: false, reason: 'young', started: Number(r[1]) };
     return { ok: false, reason: 'none' };
   }
 
@@ -240,17 +242,17 @@ export class RedisState implements State {
   }
 
   async saveCursor(user: string, token: string, cursor: Cursor): Promise<void> {
-    await this.run('saveCursor', [keys.session(user)], [token, cursor.inbox, cursor.lobby]);
+    await this.run('saveCursor', [keys.session(user)], [digest(token), cursor.inbox, cursor.lobby]);
   }
 
   // presence and history
 
   async markOnline(user: string, now: number): Promise<void> {
-    await this.redis.zadd(keys.online, now, user);
+    await Promise.all([this.redis.zadd(keys.online, now, user), this.redis.zadd(keys.started, now, user)]);
   }
 
   async markOffline(user: string, endedAt: number): Promise<void> {
-    await this.run('markOffline', [keys.online, keys.lastSeen], [user, endedAt]);
+    await this.run('markOffline', [keys.online, keys.started, keys.lastSeen], [user, endedAt]);
   }
 
   async online(): Promise<string[]> {
@@ -269,6 +271,14 @@ export class RedisState implements State {
 
   async idleCandidates(before: number, limit: number): Promise<string[]> {
     return this.redis.zrangebyscore(keys.online, '-inf', before, 'LIMIT', 0, limit);
+  }
+
+  async expiredCandidates(startedBefore: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(keys.started, '-inf', startedBefore, 'LIMIT', 0, limit);
+  }
+
+  async noteStarted(user: string, started: number): Promise<void> {
+    await this.redis.zadd(keys.started, 'XX', started, user);
   }
 
   async noteActivity(user: string, lastActive: number): Promise<void> {
@@ -326,7 +336,7 @@ export class RedisState implements State {
     const r = (await this.run(
       'poll',
       [keys.session(user), keys.user(user), keys.inbox(user)],
-      [token, after === null ? '' : after.inbox, after === null ? '' : after.lobby, limit],
+      [digest(token), after === null ? '' : after.inbox, after === null ? '' : after.lobby, limit],
     )) as Reply;
     if (r[0] !== 'ok') return { ok: false, reason: r[0] as 'none' | 'ended' };
     return { ok: true, after: new Cursor(Number(r[1]), Number(r[2])), inbox: page(r, 3) };
@@ -495,4 +505,15 @@ function page(r: Reply, offset: number): EventPage {
     cursor: from + bodies.length - 1,
     gap: Number(r[offset + 2]) === 1,
   };
+}
+
+/**
+ * What the store keeps of a session token: its SHA-256. A token is 128
+ * random bits, so a plain hash cannot be reversed or guessed, and a copy of
+ * the store (a backup, a replica, MONITOR) holds nothing a client could
+ * present. Every token a method is given is hashed here, at the store's
+ * edge; the scripts compare hashes.
+ */
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
 }

@@ -3,7 +3,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export type Transport = 'tcp' | 'http';
 
 /**
- * A replica's metrics in the Prometheus text format, for GET /metrics
+ * A replica's metrics in the Prometheus text format, for GET /metrics on the
+ * replica's metrics listener (entries/replica.ts), never the public port
  * (docs/OPERATIONS.md says what each means). Each replica has its own
  * registry, so several replicas in one process (the tests) do not mix.
  */
@@ -52,6 +53,11 @@ export class Metrics {
   readonly timeouts = new Counter({
     name: 'im_sessions_timed_out_total',
     help: 'Sessions this replica ended for inactivity (its sweeper claimed them)',
+    registers: [this.registry],
+  });
+  readonly expirations = new Counter({
+    name: 'im_sessions_expired_total',
+    help: 'Sessions this replica ended at their absolute lifetime (--session-lifetime; its sweeper claimed them)',
     registers: [this.registry],
   });
   readonly rateLimited = new Counter({

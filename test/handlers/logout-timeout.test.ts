@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { sweepIdleSessions } from '../../handlers/sweep.js';
-import { Server } from './harness.js';
+import { sweepSessions } from '../../handlers/sweep.js';
+import { Server, type Client } from './harness.js';
 
 describe('logout', () => {
   it('ends the session: the token no longer works', async () => {
@@ -76,9 +76,9 @@ describe('inactivity timeout', () => {
     const server = await Server.start({ timeout: 120 });
     const yoda = await server.login('yoda');
     server.clock.advance(119);
-    expect(await sweepIdleSessions(server.ctx)).toEqual([]);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual([]);
     server.clock.advance(1);
-    expect(await sweepIdleSessions(server.ctx)).toEqual(['yoda']);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual(['yoda']);
     expect(await server.run(yoda.caller, 'whoelse')).toMatchObject({ ok: false, error: 'not_logged_in' });
   });
 
@@ -86,7 +86,7 @@ describe('inactivity timeout', () => {
     const server = await Server.start({ timeout: 120 });
     const yoda = await server.login('yoda');
     server.clock.advance(120);
-    await sweepIdleSessions(server.ctx);
+    await sweepSessions(server.ctx);
     const events = await server.events('yoda', String(yoda.reply.cursor));
     expect(events.filter((e) => e.type === 'session_end')).toMatchObject([{ type: 'session_end', reason: 'timeout' }]);
     expect(events.at(-1)).toMatchObject({ type: 'session_end', reason: 'timeout' });
@@ -99,7 +99,7 @@ describe('inactivity timeout', () => {
     const luke = await server.login('luke');
     const mark = await server.mark('luke');
     server.clock.advance(60);
-    expect(await sweepIdleSessions(server.ctx)).toEqual(['yoda']);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual(['yoda']);
     expect(await server.events('luke', mark)).toMatchObject([
       { type: 'presence', user: 'yoda', state: 'out', reason: 'timeout', text: 'yoda logged out' },
     ]);
@@ -115,7 +115,7 @@ describe('inactivity timeout', () => {
     await server.login('hans');
     const marks = { luke: await server.mark('luke'), hans: await server.mark('hans') };
     server.clock.advance(60);
-    expect(await sweepIdleSessions(server.ctx)).toEqual(['yoda']);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual(['yoda']);
     expect(await server.texts('luke', marks.luke)).toEqual([]);
     expect(await server.texts('hans', marks.hans)).toEqual(['yoda logged out']);
   });
@@ -127,8 +127,8 @@ describe('inactivity timeout', () => {
     await server.login('luke');
     const mark = await server.mark('luke');
     server.clock.advance(60);
-    expect(await sweepIdleSessions(server.ctx)).toEqual(['yoda']);
-    expect(await sweepIdleSessions(server.ctx)).toEqual([]);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual(['yoda']);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual([]);
     expect(await server.texts('luke', mark)).toEqual(['yoda logged out']);
     const ends = (await server.events('yoda', String(yoda.reply.cursor))).filter((e) => e.type === 'session_end');
     expect(ends).toHaveLength(1);
@@ -143,11 +143,11 @@ describe('inactivity timeout', () => {
     server.clock.advance(60);
     const other = server.replica();
     const [a, b, c] = await Promise.all([
-      sweepIdleSessions(server.ctx),
-      sweepIdleSessions(other.ctx),
-      sweepIdleSessions(server.ctx),
+      sweepSessions(server.ctx),
+      sweepSessions(other.ctx),
+      sweepSessions(server.ctx),
     ]);
-    expect([...a, ...b, ...c]).toEqual(['yoda']);
+    expect([...a.timedOut, ...b.timedOut, ...c.timedOut]).toEqual(['yoda']);
     expect(await server.texts('luke', mark)).toEqual(['yoda logged out']);
     const ends = (await server.events('yoda', String(yoda.reply.cursor))).filter((e) => e.type === 'session_end');
     expect(ends).toHaveLength(1);
@@ -160,7 +160,7 @@ describe('inactivity timeout', () => {
     await server.login('luke');
     const mark = await server.mark('luke');
     server.clock.advance(60);
-    await Promise.all([server.run(yoda.caller, 'logout'), sweepIdleSessions(server.ctx)]);
+    await Promise.all([server.run(yoda.caller, 'logout'), sweepSessions(server.ctx)]);
     expect(await server.texts('luke', mark)).toEqual(['yoda logged out']);
     const ends = (await server.events('yoda', String(yoda.reply.cursor))).filter((e) => e.type === 'session_end');
     expect(ends).toHaveLength(1);
@@ -172,11 +172,11 @@ describe('inactivity timeout', () => {
     server.clock.advance(100);
     expect(await server.run(yoda.caller, 'whoelse')).toMatchObject({ ok: true });
     server.clock.advance(20);
-    expect(await sweepIdleSessions(server.ctx)).toEqual([]);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual([]);
     server.clock.advance(99);
-    expect(await sweepIdleSessions(server.ctx)).toEqual([]);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual([]);
     server.clock.advance(1);
-    expect(await sweepIdleSessions(server.ctx)).toEqual(['yoda']);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual(['yoda']);
   });
 
   it('a command that fails for a reason of its own (message to an unknown user) still counts as activity', async () => {
@@ -185,7 +185,7 @@ describe('inactivity timeout', () => {
     server.clock.advance(100);
     expect(await server.run(yoda.caller, 'message vader hello')).toMatchObject({ ok: false, error: 'invalid_user' });
     server.clock.advance(20);
-    expect(await sweepIdleSessions(server.ctx)).toEqual([]);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual([]);
   });
 
   it('invalid commands do not count as activity', async () => {
@@ -196,7 +196,7 @@ describe('inactivity timeout', () => {
     expect(await server.run(yoda.caller, 'message luke')).toMatchObject({ ok: false, error: 'usage' });
     expect(await server.run(yoda.caller, 'whoelsesince soon')).toMatchObject({ ok: false, error: 'usage' });
     server.clock.advance(20);
-    expect(await sweepIdleSessions(server.ctx)).toEqual(['yoda']);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual(['yoda']);
   });
 
   it('receiving messages and long-polling do not count as activity', async () => {
@@ -210,7 +210,7 @@ describe('inactivity timeout', () => {
     const poll = await server.ctx.state.poll('luke', luke.caller.session!.token, null, 100);
     expect(poll).toMatchObject({ ok: true });
     server.clock.advance(30);
-    expect(await sweepIdleSessions(server.ctx)).toEqual(['luke']);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual(['luke']);
   });
 
   it('private and stopprivate reaching the server do not count; the CLI says touch, which does', async () => {
@@ -220,20 +220,20 @@ describe('inactivity timeout', () => {
     await server.run(yoda.caller, 'private luke hi');
     await server.run(yoda.caller, 'stopprivate luke');
     server.clock.advance(20);
-    expect(await sweepIdleSessions(server.ctx)).toEqual(['yoda']);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual(['yoda']);
 
     const again = await server.login('yoda');
     server.clock.advance(100);
     expect(await server.run(again.caller, 'touch')).toMatchObject({ ok: true });
     server.clock.advance(20);
-    expect(await sweepIdleSessions(server.ctx)).toEqual([]);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual([]);
   });
 
   it('a timed-out user can log in again', async () => {
     const server = await Server.start({ timeout: 120 });
     await server.login('yoda');
     server.clock.advance(120);
-    await sweepIdleSessions(server.ctx);
+    await sweepSessions(server.ctx);
     expect(await server.attempt('yoda', 'wise')).toMatchObject({ ok: true, text: 'Welcome to the greatest messaging application ever!' });
   });
 
@@ -244,7 +244,60 @@ describe('inactivity timeout', () => {
     server.clock.advance(119);
     await server.run(luke.caller, 'whoelse');
     server.clock.advance(1);
-    expect(await sweepIdleSessions(server.ctx)).toEqual(['yoda']);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual(['yoda']);
     expect(await server.run(luke.caller, 'whoelse')).toMatchObject({ ok: true, users: [] });
+  });
+});
+
+describe('absolute session lifetime (--session-lifetime)', () => {
+  const expiredText = 'Your session has expired. Please log in again';
+
+  /** Keeps `client` active every `step` seconds until `total` seconds have passed. */
+  async function keepActive(server: Server, clients: Client[], step: number, total: number): Promise<void> {
+    for (let passed = 0; passed < total; passed += step) {
+      server.clock.advance(step);
+      for (const c of clients) expect(await server.run(c.caller, 'touch')).toMatchObject({ ok: true });
+    }
+  }
+
+  it('ends a session that stays active once it is older than the lifetime, with its reason, and refuses its token', async () => {
+    const server = await Server.start({ timeout: 120, sessionLifetime: 3600 });
+    const yoda = await server.login('yoda');
+    await keepActive(server, [yoda], 100, 1800);
+    const luke = await server.login('luke');
+    const mark = await server.mark('luke');
+    await keepActive(server, [yoda, luke], 100, 1700);
+    expect(await sweepSessions(server.ctx)).toEqual({ timedOut: [], expired: [] });
+    await keepActive(server, [yoda, luke], 100, 100);
+    // yoda's session is an hour old now; luke's half an hour.
+    expect(await sweepSessions(server.ctx)).toEqual({ timedOut: [], expired: ['yoda'] });
+    expect(await server.run(luke.caller, 'whoelse')).toMatchObject({ ok: true });
+    const [end] = (await server.events('yoda', String(yoda.reply.cursor))).filter((e) => e.type === 'session_end');
+    expect(end).toMatchObject({ reason: 'expired', text: expiredText });
+    expect(await server.run(yoda.caller, 'whoelse')).toMatchObject({ ok: false, error: 'not_logged_in' });
+    expect(await server.texts('luke', mark)).toContain('yoda logged out');
+    // Logging in again starts a new lifetime.
+    expect(await server.attempt('yoda', 'wise')).toMatchObject({ ok: true });
+    expect(await sweepSessions(server.ctx)).toEqual({ timedOut: [], expired: [] });
+  });
+
+  it('a new session is not ended for the lifetime of the one before it', async () => {
+    const server = await Server.start({ timeout: 100_000, sessionLifetime: 3600 });
+    const first = await server.login('yoda');
+    server.clock.advance(3000);
+    await server.run(first.caller, 'logout');
+    const second = await server.login('yoda');
+    server.clock.advance(700);
+    expect((await sweepSessions(server.ctx)).expired).toEqual([]);
+    expect(await server.run(second.caller, 'whoelse')).toMatchObject({ ok: true });
+    server.clock.advance(2900);
+    expect((await sweepSessions(server.ctx)).expired).toEqual(['yoda']);
+  });
+
+  it('0 means no lifetime', async () => {
+    const server = await Server.start({ timeout: 2000, sessionLifetime: 0 });
+    const yoda = await server.login('yoda');
+    await keepActive(server, [yoda], 1000, 48 * 3600);
+    expect(await sweepSessions(server.ctx)).toEqual({ timedOut: [], expired: [] });
   });
 });

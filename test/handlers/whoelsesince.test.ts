@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sweepIdleSessions } from '../../handlers/sweep.js';
+import { sweepSessions } from '../../handlers/sweep.js';
 import { Server } from './harness.js';
 
 describe('whoelsesince <seconds>', () => {
@@ -41,7 +41,7 @@ describe('whoelsesince <seconds>', () => {
     server.clock.advance(60);
     const yoda = await server.login('yoda');
     server.clock.advance(60);
-    expect(await sweepIdleSessions(server.ctx)).toEqual(['luke']);
+    expect((await sweepSessions(server.ctx)).timedOut).toEqual(['luke']);
     server.clock.advance(10);
     expect(await server.run(yoda.caller, 'whoelsesince 11')).toMatchObject({ users: ['luke'] });
     expect(await server.run(yoda.caller, 'whoelsesince 9')).toMatchObject({ users: [] });

@@ -23,6 +23,7 @@ interface RawClient {
   hset(key: string, field: string, value: string): Promise<number>;
   rpush(key: string, ...values: string[]): Promise<number>;
   hincrby(key: string, field: string, increment: number): Promise<number>;
+  hgetall(key: string): Promise<Record<string, string>>;
   disconnect(): void;
 }
 
@@ -144,12 +145,13 @@ function contract(name: string, makeState: MakeState) {
       return token;
     }
 
-    function end(token: string, now: number, extra: { reason?: 'logout' | 'timeout'; idleSince?: number; event?: NewEvent } = {}) {
+    function end(token: string, now: number, extra: { reason?: 'logout' | 'timeout' | 'expired'; idleSince?: number; startedBefore?: number; event?: NewEvent } = {}) {
       return {
         token,
         reason: extra.reason ?? ('logout' as const),
         now,
         idleSince: extra.idleSince,
+        startedBefore: extra.startedBefore,
         event: extra.event ?? ev('end', 'session_end'),
       };
     }
@@ -418,6 +420,19 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.admitCommand('alice', 'alice:t', T0, admit())).toEqual({ ok: true });
         expect(await state.sessionCursor('alice', 'alice:t')).toEqual({ ended: false, cursor: { inbox: 0, lobby: 0 } });
         expect(await state.peerListener('alice')).toBeNull();
+      });
+
+      it('keeps a hash of the token, never the token: a copy of the store holds nothing a client could present', async () => {
+        await users('alice');
+        const token = 'alice:Jx3mQ9vT0pLs2wYb8nZcAg';
+        expect(await state.openSession('alice', token, T0, '127.0.0.1', 0)).toMatchObject({ ok: true });
+        const session = await (await raw()).hgetall('s:{alice}');
+        expect(Object.values(session).some((value) => value.includes('Jx3mQ9vT0pLs2wYb8nZcAg'))).toBe(false);
+        expect(session.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        // Presenting the stored value instead of the token gets nothing.
+        expect(await state.admitCommand('alice', session.token, T0, admit())).toEqual({ ok: false, reason: 'none' });
+        expect(await state.sessionCursor('alice', session.token)).toBeNull();
+        expect(await state.admitCommand('alice', token, T0, admit())).toEqual({ ok: true });
       });
 
       it('stores the cursor {inbox: seen, lobby: lobbyHead}', async () => {
@@ -1276,6 +1291,17 @@ function contract(name: string, makeState: MakeState) {
         expect(view(await state.read('alice', 0, 10))).toEqual({ events: [stored(1, endEvent)], last: 1, gap: false });
       });
 
+      it('with startedBefore, ends only a session started by then; a younger one is young, with its start', async () => {
+        const token = await login('alice', T0 + 100);
+        expect(await state.endSession('alice', end('', T0 + 200, { reason: 'expired', startedBefore: T0 + 99 }), BIG_CAP, RETAIN)).toEqual({
+          ok: false,
+          reason: 'young',
+          started: T0 + 100,
+        });
+        expect(await state.admitCommand('alice', token, T0 + 200, admit())).toEqual({ ok: true });
+        expect(await state.endSession('alice', end('', T0 + 200, { reason: 'expired', startedBefore: T0 + 100 }), BIG_CAP, RETAIN)).toMatchObject({ ok: true });
+      });
+
       it('concurrent ends (also from another replica) succeed exactly once', async () => {
         const token = await login('alice');
         const other = await replica();
@@ -1597,6 +1623,23 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.online()).toEqual(['bob']);
         expect(await state.endedSince(T0 + 1000)).toEqual(['alice']);
         expect(await state.endedSince(T0 + 1001)).toEqual([]);
+      });
+
+      it('expiredCandidates: online users by session start; noteStarted corrects one; markOffline takes it off', async () => {
+        await state.markOnline('alice', T0 + 1);
+        await state.markOnline('bob', T0 + 5);
+        // Activity moves the online score, never the start.
+        await state.noteActivity('alice', T0 + 50);
+        expect(await state.expiredCandidates(T0 + 4, 10)).toEqual(['alice']);
+        expect((await state.expiredCandidates(T0 + 5, 10)).sort()).toEqual(['alice', 'bob']);
+        expect(await state.expiredCandidates(T0 + 5, 1)).toHaveLength(1);
+        await state.noteStarted('alice', T0 + 9);
+        expect(await state.expiredCandidates(T0 + 8, 10)).toEqual(['bob']);
+        await state.markOffline('bob', T0 + 60);
+        expect(await state.expiredCandidates(T0 + 100, 10)).toEqual(['alice']);
+        // noteStarted never adds a user who is not there.
+        await state.noteStarted('carol', T0);
+        expect(await state.expiredCandidates(T0 + 100, 10)).toEqual(['alice']);
       });
 
       it('markOffline keeps a user online whose newer login raced ahead', async () => {
