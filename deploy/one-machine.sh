@@ -20,6 +20,7 @@
 #   IM_LB_TLS_PORT=4443               TCP over TLS (the CLI)
 #   IM_REPLICA_TCP_PORTS="4001 4002 4003"    the replicas, on 127.0.0.1 only
 #   IM_REPLICA_HTTP_PORTS="8081 8082 8083"
+#   IM_REPLICA_METRICS_PORTS="9464 9465 9466"   their GET /metrics (Prometheus), on 127.0.0.1 only
 #   IM_REDIS_PORT=6380                redis-server, on 127.0.0.1 only
 #   IM_REDIS_MAXMEMORY=1gb            with maxmemory-policy noeviction
 #   IM_REDIS_APPENDFSYNC=everysec     or always (deploy/README.md, Persistence)
@@ -44,6 +45,7 @@ self=$0
 : "${IM_LB_TLS_PORT:=4443}"
 : "${IM_REPLICA_TCP_PORTS:=4001 4002 4003}"
 : "${IM_REPLICA_HTTP_PORTS:=8081 8082 8083}"
+: "${IM_REPLICA_METRICS_PORTS:=9464 9465 9466}"
 : "${IM_REDIS_PORT:=6380}"
 : "${IM_REDIS_MAXMEMORY:=1gb}"
 : "${IM_REDIS_APPENDFSYNC:=everysec}"
@@ -271,9 +273,10 @@ ensure_built() {
 check_settings() {
   read -ra tcp_ports <<<"$IM_REPLICA_TCP_PORTS"
   read -ra http_ports <<<"$IM_REPLICA_HTTP_PORTS"
-  [ ${#tcp_ports[@]} -eq 3 ] && [ ${#http_ports[@]} -eq 3 ] ||
-    fail "IM_REPLICA_TCP_PORTS and IM_REPLICA_HTTP_PORTS name three ports each (deploy/haproxy.cfg has three replicas)"
-  local port all=("$IM_LB_HTTPS_PORT" "$IM_LB_TLS_PORT" "$IM_REDIS_PORT" "${tcp_ports[@]}" "${http_ports[@]}")
+  read -ra metrics_ports <<<"$IM_REPLICA_METRICS_PORTS"
+  [ ${#tcp_ports[@]} -eq 3 ] && [ ${#http_ports[@]} -eq 3 ] && [ ${#metrics_ports[@]} -eq 3 ] ||
+    fail "IM_REPLICA_TCP_PORTS, IM_REPLICA_HTTP_PORTS and IM_REPLICA_METRICS_PORTS name three ports each (deploy/haproxy.cfg has three replicas)"
+  local port all=("$IM_LB_HTTPS_PORT" "$IM_LB_TLS_PORT" "$IM_REDIS_PORT" "${tcp_ports[@]}" "${http_ports[@]}" "${metrics_ports[@]}")
   for port in "${all[@]}"; do
     [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || fail "$port is not a port"
   done
@@ -401,7 +404,7 @@ start() {
     # shellcheck disable=SC2086 # IM_REPLICA_ARGS is a list of flags
     launch "replica-$k" "$logs/replica-$k.log" node "$repo/dist/entries/node.js" \
       "${tcp_ports[k - 1]}" "$IM_BLOCK_DURATION" "$IM_TIMEOUT" \
-      --host 127.0.0.1 --http-port "${http_ports[k - 1]}" \
+      --host 127.0.0.1 --http-port "${http_ports[k - 1]}" --metrics-port "${metrics_ports[k - 1]}" \
       --redis "redis://127.0.0.1:$IM_REDIS_PORT" --trust-proxy 127.0.0.1/32 \
       --credentials "$IM_CREDENTIALS" $IM_REPLICA_ARGS
   done
@@ -446,9 +449,9 @@ report() {
 
 Started, in $run:
   redis      PID $(pid_of redis)  127.0.0.1:$IM_REDIS_PORT, data in $run/redis (append-only file, appendfsync $IM_REDIS_APPENDFSYNC)
-  replica-1  PID $(pid_of replica-1)  TCP 127.0.0.1:${tcp_ports[0]}, HTTP 127.0.0.1:${http_ports[0]}
-  replica-2  PID $(pid_of replica-2)  TCP 127.0.0.1:${tcp_ports[1]}, HTTP 127.0.0.1:${http_ports[1]}
-  replica-3  PID $(pid_of replica-3)  TCP 127.0.0.1:${tcp_ports[2]}, HTTP 127.0.0.1:${http_ports[2]}
+  replica-1  PID $(pid_of replica-1)  TCP 127.0.0.1:${tcp_ports[0]}, HTTP 127.0.0.1:${http_ports[0]}, metrics 127.0.0.1:${metrics_ports[0]}
+  replica-2  PID $(pid_of replica-2)  TCP 127.0.0.1:${tcp_ports[1]}, HTTP 127.0.0.1:${http_ports[1]}, metrics 127.0.0.1:${metrics_ports[1]}
+  replica-3  PID $(pid_of replica-3)  TCP 127.0.0.1:${tcp_ports[2]}, HTTP 127.0.0.1:${http_ports[2]}, metrics 127.0.0.1:${metrics_ports[2]}
   haproxy    PID $(pid_of haproxy)  HTTPS $IM_LB_ADDR:$IM_LB_HTTPS_PORT, TCP over TLS $IM_LB_ADDR:$IM_LB_TLS_PORT, admin socket $socket
 Logs in $run/logs; PIDs in $run/pids. The CA that clients trust: $run/ca.pem
 
@@ -472,6 +475,10 @@ Replica states, and taking replica 2 out of rotation (state ready puts it back):
 
     $script status $dir
     $script admin $dir 'set server im_http/r2 state drain'
+
+Each replica's metrics, for a Prometheus on this machine (not through HAProxy, which refuses /metrics):
+
+    curl -s 127.0.0.1:${metrics_ports[0]}/metrics | grep '^im_tcp_connections'
 
 Stop everything: $script stop $dir
 EOF

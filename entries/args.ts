@@ -9,6 +9,11 @@ export interface ServerOptions {
   httpPort: number;
   /** '' = not given: every interface, or loopback only with the embedded store. */
   host: string;
+  /** The Prometheus listener's port (0 = none) and address, apart from the public ports. */
+  metricsPort: number;
+  metricsHost: string;
+  /** scrypt cost of new hashes; 0 = not given (the store decides: see entries/node.ts). */
+  passwordCost: number;
   credentials: string;
   redis: string;
   trustProxy: string[];
@@ -32,7 +37,7 @@ interface Flag {
   value: string;
   help: string;
   target: Target;
-  kind: 'integer' | 'text' | 'ranges';
+  kind: 'integer' | 'text' | 'ranges' | 'yes-no';
 }
 
 /**
@@ -43,6 +48,8 @@ interface Flag {
 export const flags: Flag[] = [
   { flag: '--http-port', env: 'IM_HTTP_PORT', value: 'N', kind: 'integer', target: { top: 'httpPort' }, help: 'HTTP port, 0 disables HTTP (8080)' },
   { flag: '--host', env: 'IM_HOST', value: 'ADDR', kind: 'text', target: { top: 'host' }, help: 'address to listen on; without it the embedded store listens on loopback only (0.0.0.0)' },
+  { flag: '--metrics-port', env: 'IM_METRICS_PORT', value: 'N', kind: 'integer', target: { top: 'metricsPort' }, help: 'port of GET /metrics (Prometheus), a listener of its own apart from the public ports; 0 disables it (9464)' },
+  { flag: '--metrics-host', env: 'IM_METRICS_HOST', value: 'ADDR', kind: 'text', target: { top: 'metricsHost' }, help: 'address of the metrics listener; give a private address for a scraper on another machine (127.0.0.1)' },
   { flag: '--credentials', env: 'IM_CREDENTIALS', value: 'FILE', kind: 'text', target: { top: 'credentials' }, help: 'users to seed the store with (credentials.txt)' },
   { flag: '--log-level', env: 'IM_LOG_LEVEL', value: 'LEVEL', kind: 'text', target: { top: 'logLevel' }, help: 'debug (a line per command), info, warn or error (info)' },
   { flag: '--log-format', env: 'IM_LOG_FORMAT', value: 'FORMAT', kind: 'text', target: { top: 'logFormat' }, help: 'json, text, or auto: text on a terminal, json otherwise (auto)' },
@@ -57,6 +64,10 @@ export const flags: Flag[] = [
   { flag: '--max-body', env: 'IM_MAX_BODY', value: 'N', kind: 'integer', target: { config: 'maxBodyBytes' }, help: 'bytes in an HTTP request body (16384)' },
   { flag: '--backlog', env: 'IM_BACKLOG', value: 'N', kind: 'integer', target: { config: 'backlog' }, help: 'events kept per inbox (10000)' },
   { flag: '--lobby-backlog', env: 'IM_LOBBY_BACKLOG', value: 'N', kind: 'integer', target: { config: 'lobbyBacklog' }, help: 'presence and broadcast events kept in the lobby (10000)' },
+  { flag: '--session-lifetime', env: 'IM_SESSION_LIFETIME', value: 'S', kind: 'integer', target: { config: 'sessionLifetime' }, help: 'seconds a session lasts at most, active or not, 0 = no limit (86400)' },
+  { flag: '--address-failures', env: 'IM_ADDRESS_FAILURES', value: 'N', kind: 'integer', target: { config: 'addressFailures' }, help: 'wrong passwords, for any accounts, from one address (an IPv6 /64) that block it, 0 = not counted (10)' },
+  { flag: '--password-cost', env: 'IM_PASSWORD_COST', value: 'N', kind: 'integer', target: { top: 'passwordCost' }, help: 'scrypt cost N of new password hashes, a power of two from 1024 (131072; 16384 on the embedded store)' },
+  { flag: '--rehash-passwords', env: 'IM_REHASH_PASSWORDS', value: 'yes/no', kind: 'yes-no', target: { config: 'rehashPasswords' }, help: 'remake a hash of a lower cost at its next login; no is for benchmarks that seed cheap hashes on purpose (yes)' },
   { flag: '--byte-rate', env: 'IM_BYTE_RATE', value: 'N', kind: 'integer', target: { top: 'byteRate' }, help: 'bytes per second a TCP client may send, 0 = no limit (524288)' },
   { flag: '--byte-burst', env: 'IM_BYTE_BURST', value: 'N', kind: 'integer', target: { top: 'byteBurst' }, help: 'bytes a TCP client may send at once (2097152)' },
   { flag: '--line-timeout', env: 'IM_LINE_TIMEOUT', value: 'S', kind: 'integer', target: { top: 'lineTimeout' }, help: 'seconds a TCP line may stay unfinished (30)' },
@@ -85,6 +96,9 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOp
     port: 4000,
     httpPort: 8080,
     host: '',
+    metricsPort: 9464,
+    metricsHost: '127.0.0.1',
+    passwordCost: 0,
     credentials: 'credentials.txt',
     redis: '',
     trustProxy: [],
@@ -100,8 +114,11 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOp
     config: { ...defaultConfig },
   };
   const apply = (f: Flag, raw: string, origin: string) => {
-    let value: number | string | string[] = raw;
-    if (f.kind === 'integer') {
+    let value: number | string | string[] | boolean = raw;
+    if (f.kind === 'yes-no') {
+      if (raw !== 'yes' && raw !== 'no') throw new UsageError(`${origin} is yes or no, got "${raw}"`);
+      value = raw === 'yes';
+    } else if (f.kind === 'integer') {
       if (!/^\d{1,9}$/.test(raw)) throw new UsageError(`${origin} needs a non-negative integer, got "${raw}"`);
       value = Number(raw);
     } else if (f.kind === 'ranges') {
@@ -131,10 +148,19 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOp
     if (timeout === 0) throw new UsageError('timeout must be at least 1 second');
     options.config.timeout = timeout;
   }
-  if (options.port > 65535 || options.httpPort > 65535) throw new UsageError('ports are at most 65535');
+  if (options.port > 65535 || options.httpPort > 65535 || options.metricsPort > 65535) throw new UsageError('ports are at most 65535');
+  if (options.passwordCost !== 0 && !isPasswordCost(options.passwordCost)) {
+    throw new UsageError(`--password-cost is a power of two from 1024 to 1048576, got ${options.passwordCost}`);
+  }
+  if (options.metricsHost === '') throw new UsageError('--metrics-host needs an address');
   if (!logLevels.includes(options.logLevel)) throw new UsageError(`--log-level is one of ${logLevels.join(', ')}, got "${options.logLevel}"`);
   if (!logFormats.includes(options.logFormat)) throw new UsageError(`--log-format is one of ${logFormats.join(', ')}, got "${options.logFormat}"`);
   return options;
+}
+
+/** An scrypt cost N this server makes hashes with: a power of two from 2^10 to 2^20. */
+export function isPasswordCost(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 1024 && n <= 2 ** 20 && (n & (n - 1)) === 0;
 }
 
 /** The options `node:util`'s parser knows: every flag of the table takes a value, and --help. */

@@ -36,7 +36,11 @@ async function main(): Promise<void> {
   // The embedded store comes with the demo credentials: it listens on
   // loopback unless --host says otherwise (the banner says how).
   const host = opts.host || (embedded ? '127.0.0.1' : '0.0.0.0');
-  const ctx = createContext(state, opts.config, log);
+  // The embedded store lives and dies with this process and holds the demo
+  // users: its hashes never leave memory, so it hashes at scrypt's older
+  // 2^14 and starts in a moment; a real store gets OWASP's 2^17.
+  const passwordCost = opts.passwordCost || (embedded ? 2 ** 14 : opts.config.passwordCost);
+  const ctx = createContext(state, { ...opts.config, passwordCost }, log);
   await state.migrate();
   await seedUsers(ctx, opts.credentials, log);
 
@@ -45,6 +49,8 @@ async function main(): Promise<void> {
     host,
     port: opts.port,
     httpPort: opts.httpPort,
+    metricsPort: opts.metricsPort,
+    metricsHost: opts.metricsHost,
     trustProxy: opts.trustProxy,
     byteRate: opts.byteRate,
     byteBurst: opts.byteBurst,
@@ -70,10 +76,20 @@ async function main(): Promise<void> {
   log('info', `Process ${process.pid}: kill -HUP ${process.pid} re-reads ${opts.credentials}; kill -TERM ${process.pid} drains and stops`, {
     pid: process.pid,
   });
+  log(
+    'info',
+    replica.metricsPort
+      ? `Metrics: GET http://${hostPort(opts.metricsHost, replica.metricsPort)}/metrics, on this listener only${
+          isLoopback(opts.metricsHost) ? ' (loopback: --metrics-host ADDR lets a scraper on another machine in)' : ''
+        }`
+      : 'Metrics: off (--metrics-port 0)',
+    { metricsPort: replica.metricsPort, metricsHost: opts.metricsHost },
+  );
   const http = opts.httpPort ? ` and HTTP ${host}:${opts.httpPort}` : ' (HTTP disabled)';
   log('info', `Messaging server listening on TCP ${host}:${replica.tcpPort}${http}`, {
     tcpPort: replica.tcpPort,
     httpPort: opts.httpPort,
+    metricsPort: replica.metricsPort,
     host,
   });
 
@@ -108,6 +124,15 @@ async function seedUsers(ctx: Context, file: string, log: Logger): Promise<void>
   for (const problem of problems) log('warn', `${file} ${problem}; skipped`);
   const added = await importUsers(ctx, entries);
   log('info', `credentials: ${entries.length} users in ${file}, ${added.length} new`);
+}
+
+/** `host:port`, an IPv6 address in brackets, as in a URL. */
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /** A Redis URL (or cluster seed list) with any password replaced, for the log. */

@@ -1,4 +1,5 @@
 import { serve } from '@hono/node-server';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { Context } from '../handlers/types.js';
 import { TrustedProxies } from '../transports/addresses.js';
@@ -15,6 +16,9 @@ export interface ReplicaOptions {
   port: number;
   /** HTTP port (0 = no HTTP). */
   httpPort: number;
+  /** Port of the metrics listener (0 or absent = none), and its address (loopback unless given). */
+  metricsPort?: number;
+  metricsHost?: string;
   trustProxy: string[];
   byteRate: number;
   byteBurst: number;
@@ -30,6 +34,8 @@ export interface ReplicaOptions {
 export interface Replica {
   tcpPort: number;
   httpPort: number;
+  /** The metrics listener's port (0 = none): GET /metrics there, never on the public ports. */
+  metricsPort: number;
   metrics: Metrics;
   /** What the TCP connections hold in memory right now. */
   tcpStats(): TcpStats;
@@ -39,10 +45,12 @@ export interface Replica {
   close(): Promise<void>;
 }
 
-/** One replica: the TCP adapter and the HTTP app over one state store, plus its sweeper. */
+/** One replica: the TCP adapter and the HTTP app over one state store, plus its sweeper and its metrics listener. */
 export async function startReplica(o: ReplicaOptions): Promise<Replica> {
   const { ctx } = o;
   const metrics = new Metrics();
+  // First, so a port taken by another replica stops the start before anything else listens.
+  const metricsServer = o.metricsPort ? await serveMetrics(metrics, o.metricsPort, o.metricsHost ?? '127.0.0.1') : null;
   ctx.state.onWake(() => metrics.wakeups.inc({ stream: 'inbox' }));
   ctx.state.onLobby(() => metrics.wakeups.inc({ stream: 'lobby' }));
   ctx.state.onResync(() => metrics.wakeups.inc({ stream: 'resync' }));
@@ -98,17 +106,50 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
   return {
     tcpPort,
     httpPort: o.httpPort,
+    metricsPort: o.metricsPort ?? 0,
     metrics,
     tcpStats: () => tcp.stats(),
     drain,
     async close() {
       drain();
       (httpServer as { closeAllConnections?: () => void } | null)?.closeAllConnections?.();
+      // The metrics listener outlives a drain (a scrape still sees the replica
+      // wind down) and closes with the replica.
+      metricsServer?.closeAllConnections();
       await Promise.all([
         new Promise<void>((resolve) => (tcp.server.listening ? tcp.server.close(() => resolve()) : resolve())),
+        new Promise<void>((resolve) => (metricsServer?.listening ? metricsServer.close(() => resolve()) : resolve())),
       ]);
     },
   };
+}
+
+const notFound = JSON.stringify({ ok: false, error: 'not_found', text: 'Error. Unknown route' });
+
+/**
+ * GET /metrics on a listener of its own: what a replica counts (login
+ * failures, locks, sessions, the process) is for the operator's scraper, so
+ * it is on loopback unless the operator names another address, and never on
+ * the public ports or behind the load balancer. Anything else is not found.
+ */
+async function serveMetrics(metrics: Metrics, port: number, host: string): Promise<HttpServer> {
+  const server = createHttpServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(notFound);
+      return;
+    }
+    metrics.render().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }).end(text),
+      (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics: ${err instanceof Error ? err.message : String(err)}\n`),
+    );
+  });
+  try {
+    await listen(server, port, host);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`metrics listener on ${host}:${port}: ${reason} (--metrics-port: each replica on a machine needs its own, or 0 for none)`);
+  }
+  return server;
 }
 
 function listen(server: NetServer, port: number, host: string): Promise<void> {

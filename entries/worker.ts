@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { isIP } from 'node:net';
 import { fail, httpStatus, texts } from '../handlers/replies.js';
 import type { Logger } from '../handlers/types.js';
 import { createContext } from './context.js';
@@ -26,8 +27,23 @@ type Env = Record<string, unknown>;
 
 useBundledScripts(scripts);
 const web: WebFiles = new Map(webFiles.map(([path, type, body]) => [path, { type, body: Buffer.from(body, 'base64') }]));
-// Per isolate: a Worker's /metrics counts what this isolate served, nothing more.
+// The app counts into it as on Node, but a Worker serves no /metrics: it has
+// no port apart from the public one (Cloudflare's dashboard shows its
+// requests, errors and CPU time), and an isolate has no process to describe.
 const metrics = new Metrics({ process: false });
+
+/**
+ * Cloudflare's edge sets `cf-connecting-ip` on every request from the
+ * internet; a client cannot forge it. A request without a valid one did not
+ * come through the edge (another Worker's subrequest, a misrouted call) and
+ * has no address for the address lock and the login rate, so it is refused
+ * rather than counted with every other such request under one name.
+ */
+const noClientAddress = {
+  ok: false,
+  error: 'no_client_address',
+  text: 'Error. The request carries no valid client address (cf-connecting-ip). Please connect through Cloudflare',
+};
 
 /** One JSON object per line on the Worker's log (wrangler tail, Workers Logs), from `least` up. */
 function logger(least: WorkerOptions['logLevel']): Logger {
@@ -78,6 +94,8 @@ function settings(env: Env): WorkerOptions | null {
  */
 export default {
   async fetch(request: Request, env: Env, exec: ExecutionContext): Promise<Response> {
+    const address = request.headers.get('cf-connecting-ip') ?? '';
+    if (!isIP(address)) return Response.json(noClientAddress, { status: 400, headers: { 'cache-control': 'no-store' } });
     const options = settings(env);
     if (!options) {
       const reply = fail('', 'unavailable', texts.unavailable);
@@ -89,8 +107,8 @@ export default {
       live: new PolledWakeups(state, options.pollInterval),
       metrics,
       webFiles: web,
-      // Set by Cloudflare's edge (and by wrangler dev) to the client's address; a client cannot forge it.
-      clientAddress: (c) => c.req.header('cf-connecting-ip') ?? 'unknown',
+      // Set by Cloudflare's edge (and by wrangler dev, when a client sends none) to the client's address.
+      clientAddress: () => address,
     });
     try {
       return await app.fetch(request);

@@ -127,7 +127,6 @@ export function createHttpApp(o: HttpOptions) {
     const ready = !closing && (await withDeadline(ctx.state.ping(), readyDeadlineMs).catch(() => false));
     return ready ? c.json({ ok: true, text: 'ready' }) : c.json({ ok: false, text: texts.unavailable }, 503);
   });
-  app.get('/metrics', async (c) => c.text(await metrics.render(), 200, { 'content-type': metrics.contentType }));
 
   app.notFound((c) => c.json({ ok: false, error: 'not_found', text: 'Error. Unknown route' }, 404));
   app.onError((err, c) => {

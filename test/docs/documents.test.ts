@@ -96,7 +96,7 @@ describe('docs/OPERATIONS.md against a running server', () => {
     } finally {
       client.close();
     }
-    const text = await (await fetch(`${server.http}/metrics`)).text();
+    const text = await (await fetch(`${server.metrics}/metrics`)).text();
     parsePrometheus(text);
     const exported = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
     expect(exported.every((name) => name.startsWith('im_'))).toBe(true);
@@ -123,7 +123,7 @@ describe('docs/OPERATIONS.md against a running server', () => {
     }
     const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const listening = entries.find((e) => String(e.msg).startsWith('Messaging server listening on TCP '));
-    expect(listening).toMatchObject({ level: 'info', tcpPort: server.tcpPort, httpPort: server.httpPort });
+    expect(listening).toMatchObject({ level: 'info', tcpPort: server.tcpPort, httpPort: server.httpPort, metricsPort: server.metricsPort });
     const pid = entries.find((e) => typeof e.pid === 'number');
     expect(pid).toMatchObject({ level: 'info', pid: server.process.pid });
     expect(pid!.msg).toBe(`Process ${server.process.pid}: kill -HUP ${server.process.pid} re-reads ${join(root, 'credentials.txt')}; kill -TERM ${server.process.pid} drains and stops`);

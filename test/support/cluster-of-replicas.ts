@@ -20,7 +20,7 @@ export interface ClusterOfReplicas {
   tcp(from?: string): TlsTarget;
   /** The HTTPS frontend. */
   web(from?: string): TlsTarget;
-  /** The replicas' own /metrics gauge (not through the balancer), one number per replica. */
+  /** A gauge each replica reports on its own metrics listener (never through the balancer), one number per replica. */
   gauge(name: string): Promise<number[]>;
   stop(): Promise<void>;
 }
@@ -69,7 +69,7 @@ export async function startClusterOfReplicas(options: { positional?: string[]; a
         Promise.all(
           replicas.map(async (replica) => {
             if (replica.process.exitCode !== null || replica.process.signalCode !== null) return 0;
-            const text = await (await fetch(`${replica.http}/metrics`)).text();
+            const text = await (await fetch(`${replica.metrics}/metrics`)).text();
             return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
           }),
         ),

@@ -21,6 +21,8 @@ export async function startTestReplica(
     host: '127.0.0.1',
     port: 0,
     httpPort: await freePort(),
+    metricsPort: await freePort(),
+    metricsHost: '127.0.0.1',
     trustProxy: [],
     byteRate: 0,
     byteBurst: 0,
@@ -31,6 +33,8 @@ export async function startTestReplica(
   const base = `http://127.0.0.1:${replica.httpPort}`;
   const http = {
     base,
+    /** The metrics listener, apart from the public port: `${metrics}/metrics`. */
+    metrics: `http://127.0.0.1:${replica.metricsPort}`,
     async login(username: string, password: string) {
       const res = await fetch(`${base}/login`, {
         method: 'POST',

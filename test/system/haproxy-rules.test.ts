@@ -10,7 +10,8 @@ import { https, TlsLineClient, type TlsTarget } from '../support/tls-clients.js'
  * passwords that landed on three replicas, whoelse the same from every
  * replica, and an inactivity timeout announced once while every replica
  * sweeps (every 100 ms, timeout 4 s). Each test checks, by the replicas' own
- * counts, that its connections really landed on different replicas.
+ * counts, that its connections really landed on different replicas. And the
+ * balancer keeps the replicas' metrics to itself.
  */
 const TIMEOUT_S = 4;
 let deploy: ClusterOfReplicas;
@@ -39,11 +40,11 @@ async function waitUntil(done: () => boolean | Promise<boolean>, what: string, t
   }
 }
 
-/** The TCP connections each replica reports itself (not through the balancer). */
+/** The TCP connections each replica reports itself (on its metrics listener, not through the balancer). */
 async function tcpConnections(): Promise<number[]> {
   return Promise.all(
     replicas.map(async (replica) => {
-      const text = await (await fetch(`${replica.http}/metrics`)).text();
+      const text = await (await fetch(`${replica.metrics}/metrics`)).text();
       return Number(/^im_tcp_connections (\d+)$/m.exec(text)?.[1] ?? NaN);
     }),
   );
@@ -178,5 +179,26 @@ describe('SPEC section 2 across three replicas behind HAProxy', () => {
     }
     for (const o of observers) expect(await o.command('logout')).toMatchObject({ ok: true });
     closeAll(observers);
+  });
+});
+
+describe('what the balancer does not pass on', () => {
+  it('/metrics: answered "unknown route" by HAProxy itself, never forwarded to a replica', async () => {
+    const before = await httpRequestsPerReplica();
+    for (const path of ['/metrics', '/metrics/', '/metrics?name[]=im_login_failures_total']) {
+      const answer = await https(web(), 'GET', path);
+      expect(answer.status, path).toBe(404);
+      expect(answer.body, path).toEqual({ ok: false, error: 'not_found', text: 'Error. Unknown route' });
+    }
+    expect(await httpRequestsPerReplica()).toEqual(before);
+
+    // The count above would have seen a forwarded request: another unknown route reaches a replica.
+    const unknown = await https(web(), 'GET', '/nowhere');
+    expect([unknown.status, unknown.body.error]).toEqual([404, 'not_found']);
+    const after = await httpRequestsPerReplica();
+    expect(after.reduce((sum, n, k) => sum + n - before[k], 0)).toBe(1);
+
+    // The replicas' own metrics listeners still answer their scraper.
+    for (const replica of replicas) expect((await fetch(`${replica.metrics}/metrics`)).status).toBe(200);
   });
 });

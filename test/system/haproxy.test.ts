@@ -90,7 +90,7 @@ function clearText(port: number, bytes: string): Promise<string> {
 
 /** A TCP connection count each replica reports itself (not through the balancer). */
 async function tcpConnections(replica: RunningServer): Promise<number> {
-  const text = await (await fetch(`${replica.http}/metrics`)).text();
+  const text = await (await fetch(`${replica.metrics}/metrics`)).text();
   return Number(/^im_tcp_connections (\d+)$/m.exec(text)?.[1] ?? NaN);
 }
 

@@ -23,6 +23,7 @@ let run: string;
 let env: NodeJS.ProcessEnv;
 let httpsPort: number;
 let replicaHttpPorts: number[];
+let replicaMetricsPorts: number[];
 let redisPort: number;
 /** Every process a start recorded (PID and /proc start time), for the last-resort kill. */
 const recorded: { name: string; pid: number; start: string }[] = [];
@@ -116,6 +117,7 @@ beforeAll(async () => {
   const tlsPort = await freePort();
   const replicaTcpPorts = [await freePort(), await freePort(), await freePort()];
   replicaHttpPorts = [await freePort(), await freePort(), await freePort()];
+  replicaMetricsPorts = [await freePort(), await freePort(), await freePort()];
   redisPort = await freePort();
   env = {
     ...process.env,
@@ -123,6 +125,7 @@ beforeAll(async () => {
     IM_LB_TLS_PORT: String(tlsPort),
     IM_REPLICA_TCP_PORTS: replicaTcpPorts.join(' '),
     IM_REPLICA_HTTP_PORTS: replicaHttpPorts.join(' '),
+    IM_REPLICA_METRICS_PORTS: replicaMetricsPorts.join(' '),
     IM_REDIS_PORT: String(redisPort),
     // A loaded machine (and a first `npm run build`) can be slow.
     IM_START_TIMEOUT: '120',
@@ -201,6 +204,17 @@ describe('deploy/one-machine.sh: Redis, three replicas and HAProxy on one machin
     for (const backend of ['im_http', 'im_tcp']) {
       for (const server of ['r1', 'r2', 'r3']) expect(status.stdout).toContain(`${backend}/${server} UP`);
     }
+  });
+
+  it('each replica serves its metrics on its own loopback port, and HAProxy does not pass /metrics on', async () => {
+    requireStarted();
+    for (const port of replicaMetricsPorts) {
+      const answer = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(answer.status, `metrics of the replica on ${port}`).toBe(200);
+      expect(await answer.text()).toMatch(/^# TYPE im_commands_total counter$/m);
+    }
+    for (const port of replicaHttpPorts) expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status, `HTTP port ${port}`).toBe(404);
+    expect(await https('GET', '/metrics')).toMatchObject({ status: 404, body: { error: 'not_found' } });
   });
 
   it('Redis keeps an append-only file and never evicts (deploy/README.md, Redis)', async () => {

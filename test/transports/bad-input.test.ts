@@ -192,7 +192,7 @@ describe('HTTP bad input', () => {
   it('reports health and readiness', async () => {
     expect((await fetch(`${t.http.base}/healthz`)).status).toBe(200);
     expect((await fetch(`${t.http.base}/readyz`)).status).toBe(200);
-    const metrics = await (await fetch(`${t.http.base}/metrics`)).text();
+    const metrics = await (await fetch(`${t.http.metrics}/metrics`)).text();
     expect(metrics).toMatch(/^# TYPE im_commands_total counter$/m);
   });
 });

@@ -29,6 +29,20 @@ describe('server arguments', () => {
     expect(parseArgs(['-h'])).toBe('help');
   });
 
+  it('takes the login and session settings of issue 21, and refuses what they cannot be', () => {
+    const defaults = parseArgs([]);
+    expect(defaults !== 'help' && defaults.config).toMatchObject({ sessionLifetime: 86400, addressFailures: 10, rehashPasswords: true });
+    expect(defaults).toMatchObject({ passwordCost: 0 });
+    const o = parseArgs(['--session-lifetime', '3600', '--password-cost', '32768', '--rehash-passwords', 'no'], { IM_ADDRESS_FAILURES: '0' });
+    expect(o !== 'help' && o.config).toMatchObject({ sessionLifetime: 3600, addressFailures: 0, rehashPasswords: false });
+    expect(o).toMatchObject({ passwordCost: 32768 });
+    expect(parseArgs([], { IM_REHASH_PASSWORDS: 'no' })).toMatchObject({ config: { rehashPasswords: false } });
+    expect(() => parseArgs(['--rehash-passwords', 'off'])).toThrow('--rehash-passwords is yes or no, got "off"');
+    for (const cost of ['1000', '512', '2097152']) {
+      expect(() => parseArgs(['--password-cost', cost])).toThrow(`--password-cost is a power of two from 1024 to 1048576, got ${cost}`);
+    }
+  });
+
   it('refuses wrong arguments', () => {
     expect(() => parseArgs(['--redis', '--host', 'x'])).toThrow('--redis needs a value');
     expect(() => parseArgs(['-x'])).toThrow('unknown option -x');

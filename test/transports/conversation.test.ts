@@ -6,9 +6,9 @@ import { TcpClient } from '../support/tcp-client.js';
 let t: Awaited<ReturnType<typeof startTestReplica>>;
 const clients: TcpClient[] = [];
 
-/** Long-polls parked on the replica now, as its /metrics reports them. */
+/** Long-polls parked on the replica now, as its metrics listener reports them. */
 async function parkedPolls(): Promise<number> {
-  return sampleValue(parsePrometheus(await (await fetch(`${t.http.base}/metrics`)).text()), 'im_parked_polls');
+  return sampleValue(parsePrometheus(await (await fetch(`${t.http.metrics}/metrics`)).text()), 'im_parked_polls');
 }
 
 async function tcpLogin(user: string, password: string) {

@@ -19,9 +19,9 @@ afterAll(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Long-polls parked on the server now, from its GET /metrics. */
+/** Long-polls parked on the server now, from GET /metrics on its metrics listener. */
 async function parkedPolls(server: RunningServer): Promise<number> {
-  const m = /^im_parked_polls (\S+)$/m.exec(await (await fetch(`${server.http}/metrics`)).text());
+  const m = /^im_parked_polls (\S+)$/m.exec(await (await fetch(`${server.metrics}/metrics`)).text());
   if (!m) throw new Error('no im_parked_polls in /metrics');
   return Number(m[1]);
 }

@@ -40,7 +40,7 @@ async function open(): Promise<TcpClient> {
 }
 
 async function scrape() {
-  const res = await fetch(`${t.http.base}/metrics`);
+  const res = await fetch(`${t.http.metrics}/metrics`);
   expect(res.headers.get('content-type')).toContain('text/plain');
   return parsePrometheus(await res.text());
 }

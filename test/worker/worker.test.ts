@@ -1,6 +1,7 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newSecret, scryptPasswords } from '../../handlers/passwords.js';
-import { sweepIdleSessions } from '../../handlers/sweep.js';
+import { sweepSessions } from '../../handlers/sweep.js';
 import { defaultConfig, type Context } from '../../handlers/types.js';
 import { importUsers } from '../../handlers/users.js';
 import { openState } from '../../state/connect.js';
@@ -19,7 +20,10 @@ let redis: RedisServer;
 let worker: RunningWorker;
 let store: RedisState;
 let api: ReturnType<typeof httpApi>;
+let monitor: Redis | undefined;
 const timeout = 2;
+/** Per user, how often a Worker has looked at the heads of the user's streams (see headLooks). */
+const looks = new Map<string, number>();
 
 const WAIT = { timeout: 20_000, interval: 50 };
 
@@ -35,11 +39,20 @@ beforeAll(async () => {
     { user: 'leia', password: 'alderaan' },
     { user: 'vader', password: 'sithlord' },
   ]);
+  // What the Worker asks Redis, seen on MONITOR: a parked poll shows there.
+  monitor = await new Redis(redis.url).monitor();
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    // read-2.lua of no events after position 0: PolledWakeups' look at a user's inbox head.
+    const [command, , keyCount, userKey, , after, limit] = args;
+    const user = /^u:\{(.+)\}$/.exec(userKey ?? '')?.[1];
+    if (/^eval(sha)?$/i.test(command) && keyCount === '2' && user && after === '0' && limit === '0') looks.set(user, (looks.get(user) ?? 0) + 1);
+  });
   worker = await startWorker({ REDIS_URL: redis.url, IM_TIMEOUT: String(timeout), IM_POLL_INTERVAL: '100' });
   api = httpApi(worker.base);
 });
 
 afterAll(async () => {
+  monitor?.disconnect();
   await worker?.stop();
   await store?.close();
   await redis?.stop();
@@ -51,10 +64,15 @@ async function login(user: string, password: string) {
   return { token: String(body.token), cursor: String(body.cursor) };
 }
 
-/** Long-polls the Worker holds right now, from its /metrics (one isolate under wrangler dev). */
-async function parkedPolls(): Promise<number> {
-  const text = await (await fetch(`${worker.base}/metrics`)).text();
-  return Number(/^im_parked_polls (\d+)$/m.exec(text)?.[1] ?? NaN);
+/**
+ * How often a Worker has looked at the heads of `user`'s streams so far. A
+ * long-poll that waits (PolledWakeups) looks once as it starts listening and
+ * again every IM_POLL_INTERVAL until it is answered; nothing else reads a
+ * user's inbox after position 0 for no events. A Worker serves no /metrics,
+ * so Redis's MONITOR is where a parked poll shows.
+ */
+function headLooks(user: string): number {
+  return looks.get(user) ?? 0;
 }
 
 describe('the Worker as host of the HTTP app', () => {
@@ -67,6 +85,30 @@ describe('the Worker as host of the HTTP app', () => {
     expect((await fetch(`${worker.base}/healthz`)).status).toBe(200);
     expect(await (await fetch(`${worker.base}/readyz`)).json()).toMatchObject({ ok: true });
     expect((await fetch(`${worker.base}/nowhere`)).status).toBe(404);
+  });
+
+  it('serves no /metrics: the route is unknown, as on a replica\'s public port', async () => {
+    const res = await fetch(`${worker.base}/metrics`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ ok: false, error: 'not_found', text: 'Error. Unknown route' });
+  });
+
+  it('refuses a request whose cf-connecting-ip is not an address, and takes IPv4 and IPv6 ones', async () => {
+    // wrangler dev sets the header only when a client sends none (or an empty one), as Cloudflare's edge always does.
+    for (const value of ['unknown', '999.0.0.1', '10.0.0.1, 10.0.0.2', '10.0.0.1:443', '[2001:db8::1]']) {
+      const res = await fetch(`${worker.base}/healthz`, { headers: { 'cf-connecting-ip': value } });
+      expect(res.status, value).toBe(400);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(await res.json(), value).toEqual({
+        ok: false,
+        error: 'no_client_address',
+        text: 'Error. The request carries no valid client address (cf-connecting-ip). Please connect through Cloudflare',
+      });
+    }
+    expect(await api.login('hans', 'falcon', { 'cf-connecting-ip': 'localhost' })).toMatchObject({ status: 400, body: { error: 'no_client_address' } });
+    for (const value of ['203.0.113.9', '2001:db8::7', '::ffff:203.0.113.9']) {
+      expect((await fetch(`${worker.base}/healthz`, { headers: { 'cf-connecting-ip': value } })).status, value).toBe(200);
+    }
   });
 });
 
@@ -125,8 +167,10 @@ describe('commands, long-poll and logout', () => {
     const luke = await login('luke', 'sunrise');
     const caughtUp = (await api.events(luke.token, `after=${luke.cursor}&wait=0`)).body;
     const started = Date.now();
+    const looked = headLooks('luke');
     const parked = api.events(luke.token, `after=${caughtUp.cursor}&wait=30`);
-    await vi.waitFor(async () => expect(await parkedPolls()).toBe(1), WAIT);
+    // Parked: its wait has looked at luke's heads at least twice after the first look (100 ms apart).
+    await vi.waitFor(() => expect(headLooks('luke') - looked).toBeGreaterThanOrEqual(3), WAIT);
     await api.command(yoda.token, 'message luke are you there');
     const { status, body } = await parked;
     expect(status).toBe(200);
@@ -178,12 +222,6 @@ describe('commands, long-poll and logout', () => {
     await api.logout(luke.token);
   });
 });
-
-/** Sessions the Worker's cron has ended for inactivity, from its /metrics (one isolate under wrangler dev). */
-async function workerTimeouts(): Promise<number> {
-  const text = await (await fetch(`${worker.base}/metrics`)).text();
-  return Number(/^im_sessions_timed_out_total (\d+)$/m.exec(text)?.[1] ?? NaN);
-}
 
 describe('inactivity timeout through the scheduled handler', () => {
   it('the Worker\'s cron alone logs out an idle session, tells its client, and announces it once', async () => {
@@ -241,19 +279,20 @@ describe('inactivity timeout through the scheduled handler', () => {
       },
     });
     const nodeSweep: Context = { state: heldState, clock: { now: () => Date.now() }, config: { ...defaultConfig, timeout }, passwords: scryptPasswords(1024), secret: newSecret };
-    const workerBefore = await workerTimeouts();
-    const byNode = sweepIdleSessions(nodeSweep);
+    const byNode = sweepSessions(nodeSweep);
     await foundVader;
+    const ends = async () =>
+      ((await api.events(vader.token, `after=${vader.cursor}&wait=0`)).body.events ?? []).filter((e: { type: string }) => e.type === 'session_end');
+    // Nothing has ended it yet: the Node sweep is held, and nothing else sweeps this store.
+    expect(await ends()).toEqual([]);
 
-    // The Worker's cron ends vader's session while the Node sweep still holds him as a candidate.
+    // So the Worker's cron is what ends vader's session, while the Node sweep still holds him as a candidate.
     await api.scheduled();
-    const ended = (await api.events(vader.token, `after=${vader.cursor}&wait=0`)).body.events ?? [];
-    expect(ended.filter((e: { type: string }) => e.type === 'session_end')).toMatchObject([{ reason: 'timeout' }]);
-    expect((await workerTimeouts()) - workerBefore).toBe(1);
+    expect(await ends()).toMatchObject([{ reason: 'timeout' }]);
 
     // Then the Node sweep goes on: its claim must fail, and it announces nothing.
     release();
-    expect(await byNode).toEqual([]);
+    expect((await byNode).timedOut).toEqual([]);
     const { body } = await api.events(luke.token, `after=${luke.cursor}&wait=0`);
     const outs = body.events.filter((e: { text: string }) => e.text === 'vader logged out');
     expect(outs).toHaveLength(1);
