@@ -6,6 +6,7 @@ import { openState } from '../state/connect.js';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createContext } from './context.js';
+import { isPasswordCost } from './args.js';
 import { parseCredentials } from './credentials.js';
 
 const usage = `Usage: npm run users -- <command> [--redis URL]
@@ -23,6 +24,8 @@ terminal, or read from the first line of standard input:
   printf '%s\n' "$PASSWORD" | npm run users -- reset ana
 A password on the line that starts with "-" goes after "--":
   npm run users -- reset ana -- -s3cret
+New hashes cost what IM_PASSWORD_COST says (the server's --password-cost;
+131072 by default).
 (The embedded store lives inside the server process: send that process
 SIGHUP to re-read its credentials file instead.)`;
 
@@ -60,8 +63,13 @@ async function main(argv: string[]): Promise<number> {
     }
     password = read;
   }
+  const cost = Number(process.env.IM_PASSWORD_COST || defaultConfig.passwordCost);
+  if (!isPasswordCost(cost)) {
+    process.stderr.write(`error: IM_PASSWORD_COST is a power of two from 1024 to 1048576, got "${process.env.IM_PASSWORD_COST}"\n`);
+    return 2;
+  }
   const { state } = openState(url, (message) => process.stderr.write(message + '\n'));
-  const ctx = createContext(state, defaultConfig);
+  const ctx = createContext(state, { ...defaultConfig, passwordCost: cost });
   try {
     switch (command) {
       case 'list':

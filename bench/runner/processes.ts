@@ -246,9 +246,12 @@ export function serverEntry(root: string): string {
  * Limits a benchmark must not hit, given by environment so that a baseline
  * checkout from before the flags existed still starts (it ignores them):
  * every driver connection comes from loopback, and a capacity ramp holds
- * connections before they log in.
+ * connections before they log in. No metrics listener either: nothing here
+ * scrapes it, and a run must not depend on its port (9464) being free. The
+ * users' cheap hashes (bench/runner/users.ts) stay as seeded: a login must
+ * not remake them at the server's cost, or scenario 3 measures scrypt.
  */
-const benchServerEnv = { IM_MAX_CONNECTIONS: '0', IM_MAX_CONNECTIONS_PER_ADDRESS: '0', IM_LOGIN_TIMEOUT: '0' };
+const benchServerEnv = { IM_MAX_CONNECTIONS: '0', IM_MAX_CONNECTIONS_PER_ADDRESS: '0', IM_LOGIN_TIMEOUT: '0', IM_METRICS_PORT: '0', IM_REHASH_PASSWORDS: 'no' };
 
 /** Paths in a checkout that are not sources: never copied into a snapshot. */
 const NOT_SOURCES = ['node_modules', '.git', 'dist', join('bench', 'results')];

@@ -106,6 +106,16 @@ describe('password hashes made at a lower cost', () => {
     expect(await cheap.verify('newer', (await server.ctx.state.loginRecord('hans'))!.hash)).toBe(true);
   });
 
+  it("the server's own cost, OWASP's N=2^17 with r=8 (128 MiB a derivation), hashes and verifies", async () => {
+    const real = scryptPasswords();
+    const hash = await real.hash('wise');
+    expect(hash).toMatch(/^scrypt\$131072\$8\$1\$/);
+    expect(await real.verify('wise', hash)).toBe(true);
+    expect(await real.verify('wiser', hash)).toBe(false);
+    expect(real.outdated(hash)).toBe(false);
+    expect(real.outdated(await cheap.hash('x'))).toBe(true);
+  }, 30_000);
+
   it('outdated: lower N, r, p or key length than the server makes; never for its own', async () => {
     expect(stronger.outdated(await cheap.hash('x'))).toBe(true);
     expect(stronger.outdated(await stronger.hash('x'))).toBe(false);

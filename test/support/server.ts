@@ -10,6 +10,9 @@ export interface RunningServer {
   tcpPort: number;
   httpPort: number;
   http: string;
+  metricsPort: number;
+  /** The metrics listener (loopback, apart from the public ports): `${metrics}/metrics`. */
+  metrics: string;
   process: ChildProcess;
   /** Everything the server printed so far. */
   output(): string;
@@ -31,12 +34,15 @@ export async function startServer(
     env?: NodeJS.ProcessEnv;
     tcpPort?: number;
     httpPort?: number;
+    metricsPort?: number;
     /** The address to listen on; null: no --host, the server's own default. */
     host?: string | null;
   } = {},
 ): Promise<RunningServer> {
   const tcpPort = options.tcpPort ?? (await freePort());
   const httpPort = options.httpPort ?? (await freePort());
+  // A port of the test's own: the default (9464) would be shared by every server of the run.
+  const metricsPort = options.metricsPort ?? (await freePort());
   // node itself with tsx as a loader, not the tsx wrapper: the PID we signal
   // is then the server's own, so SIGKILL really kills the server.
   const child = spawnTied(
@@ -49,12 +55,15 @@ export async function startServer(
       ...(options.positional ?? []),
       '--http-port',
       String(httpPort),
+      '--metrics-port',
+      String(metricsPort),
       ...(options.host === null ? [] : ['--host', options.host ?? '127.0.0.1']),
       '--credentials',
       join(root, 'credentials.txt'),
       ...(options.args ?? []),
     ],
-    { cwd: root, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    // Cheap password hashes (a test does not measure scrypt) unless the test says otherwise.
+    { cwd: root, env: { ...process.env, IM_PASSWORD_COST: '1024', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
@@ -82,6 +91,8 @@ export async function startServer(
     tcpPort,
     httpPort,
     http: `http://127.0.0.1:${httpPort}`,
+    metricsPort,
+    metrics: `http://127.0.0.1:${metricsPort}`,
     process: child,
     output: () => output,
     async stop() {

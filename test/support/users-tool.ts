@@ -11,7 +11,7 @@ import { root } from './server.js';
 export function runUsersTool(env: NodeJS.ProcessEnv, args: string[], input?: string): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'entries', 'users.ts'), ...args], {
     cwd: root,
-    env: { ...process.env, REDIS_URL: '', ...env },
+    env: { ...process.env, REDIS_URL: '', IM_PASSWORD_COST: '1024', ...env },
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   let out = '';
