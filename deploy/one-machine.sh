@@ -254,20 +254,11 @@ fail() {
 }
 
 ensure_built() {
-  local built=$repo/dist/entries/node.js newer=
-  if [ -f "$built" ]; then
-    newer=$(cd "$repo" && find handlers state transports client web package.json package-lock.json \
-      tsconfig.json tsconfig.build.json -type f -newer "$built" -print -quit 2>/dev/null || true)
-    if [ -z "$newer" ]; then
-      echo "server: dist/entries/node.js is up to date"
-      return
-    fi
-    echo "server: $newer is newer than dist/: npm run build (log: $logs/build.log)"
-  else
-    echo "server: no dist/ yet: npm run build (log: $logs/build.log)"
-  fi
-  [ -d "$repo/node_modules/typescript" ] || fail "npm run build needs the dev dependencies: run npm ci in $repo"
-  (cd "$repo" && npm run build) >"$logs/build.log" 2>&1 || fail "npm run build failed" "$logs/build.log"
+  [ -d "$repo/node_modules/typescript" ] || [ -f "$repo/dist/entries/node.js" ] || fail "npm run build needs the dev dependencies: run npm ci in $repo"
+  # The same check npm start makes (scripts/build.mjs): a build when dist/ is
+  # missing or older than a source.
+  (cd "$repo" && node scripts/build.mjs --if-stale) >"$logs/build.log" 2>&1 || fail "npm run build failed" "$logs/build.log"
+  echo "server: $(head -n 1 "$logs/build.log")"
 }
 
 check_settings() {

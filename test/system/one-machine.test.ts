@@ -171,6 +171,18 @@ describe('deploy/one-machine.sh: Redis, three replicas and HAProxy on one machin
     expect(readFileSync(join(root, 'deploy', 'README.md'), 'utf8')).toContain(walkthrough);
   }, 300_000);
 
+  it('npm start runs the same built server with plain node (start built it if it was stale)', async () => {
+    requireStarted();
+    const started = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      execFile(process.execPath, [join(root, 'scripts', 'start.mjs'), '--help'], { cwd: root }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+      );
+    });
+    expect(started.out).toContain('Usage: npm start -- [port] [block_duration] [timeout] [options]');
+    expect(started.out).not.toContain('npm run build');
+    expect(started.code).toBe(0);
+  }, 60_000);
+
   it("the README's walkthrough over HTTPS, trusting the run directory's CA", async () => {
     requireStarted();
     const yoda = await https('POST', '/login', { body: JSON.stringify({ username: 'yoda', password: 'wise' }), type: 'application/json' });
