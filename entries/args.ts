@@ -72,8 +72,8 @@ export const flags: Flag[] = [
   { flag: '--byte-burst', env: 'IM_BYTE_BURST', value: 'N', kind: 'integer', target: { top: 'byteBurst' }, help: 'bytes a TCP client may send at once (2097152)' },
   { flag: '--line-timeout', env: 'IM_LINE_TIMEOUT', value: 'S', kind: 'integer', target: { top: 'lineTimeout' }, help: 'seconds a TCP line may stay unfinished (30)' },
   { flag: '--login-timeout', env: 'IM_LOGIN_TIMEOUT', value: 'S', kind: 'integer', target: { top: 'loginTimeout' }, help: 'seconds a TCP connection may stay without a session, 0 = no limit (30)' },
-  { flag: '--max-connections', env: 'IM_MAX_CONNECTIONS', value: 'N', kind: 'integer', target: { top: 'maxConnections' }, help: 'TCP connections one replica holds, 0 = no limit; keep it below the open-file limit (16000)' },
-  { flag: '--max-connections-per-address', env: 'IM_MAX_CONNECTIONS_PER_ADDRESS', value: 'N', kind: 'integer', target: { top: 'maxConnectionsPerAddress' }, help: 'TCP connections from one client address, 0 = no limit; trusted proxies are not counted (64)' },
+  { flag: '--max-connections', env: 'IM_MAX_CONNECTIONS', value: 'N', kind: 'integer', target: { top: 'maxConnections' }, help: 'connections one replica holds, TCP and HTTP together, 0 = no limit; keep it below the open-file limit (16000)' },
+  { flag: '--max-connections-per-address', env: 'IM_MAX_CONNECTIONS_PER_ADDRESS', value: 'N', kind: 'integer', target: { top: 'maxConnectionsPerAddress' }, help: 'connections (TCP and HTTP) from one client address (an IPv6 /64), 0 = no limit; trusted proxies are not counted (64)' },
   { flag: '--sweep-interval', env: 'IM_SWEEP_INTERVAL', value: 'MS', kind: 'integer', target: { top: 'sweepInterval' }, help: 'milliseconds between inactivity sweeps (1000)' },
   { flag: '--private-request-ttl', env: 'IM_PRIVATE_REQUEST_TTL', value: 'S', kind: 'integer', target: { config: 'privateRequestTtl' }, help: 'seconds a private-chat request can be answered (120)' },
 ];

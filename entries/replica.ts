@@ -1,6 +1,8 @@
-import { serve } from '@hono/node-server';
+import { createAdaptorServer } from '@hono/node-server';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import type { Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { httpStatus } from '../handlers/replies.js';
+import { ConnectionLimits } from '../transports/connection-limits.js';
 import type { Context } from '../handlers/types.js';
 import { TrustedProxies } from '../transports/addresses.js';
 import { createHttpApp } from '../transports/http.js';
@@ -60,6 +62,8 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
   const live = new Live(ctx.state, 30_000, Math.min(1024, ctx.config.lobbyBacklog));
   await live.start();
   const proxies = new TrustedProxies(o.trustProxy);
+  // One set of caps over both listeners: they share the process's open files.
+  const limits = new ConnectionLimits(o.maxConnections ?? 16_000, o.maxConnectionsPerAddress ?? 64, proxies);
   const tcp = createTcpServer({
     ctx,
     live,
@@ -69,8 +73,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     byteBurst: o.byteBurst,
     lineTimeoutMs: o.lineTimeoutMs,
     loginTimeoutMs: o.loginTimeoutMs ?? 30_000,
-    maxConnections: o.maxConnections ?? 16_000,
-    maxConnectionsPerAddress: o.maxConnectionsPerAddress ?? 64,
+    limits,
   });
   await listen(tcp.server, o.port, o.host);
   const address = tcp.server.address();
@@ -78,6 +81,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
 
   let http: ReturnType<typeof createHttpApp> | null = null;
   let httpServer: NetServer | null = null;
+  let httpApi: HttpServer | null = null;
   if (o.httpPort > 0) {
     http = createHttpApp({
       ctx,
@@ -85,11 +89,9 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
       metrics,
       clientAddress: (c) => proxies.httpClient(c.env.incoming.socket.remoteAddress ?? 'unknown', c.req.header('x-forwarded-for')),
     });
-    const app = http.app;
-    httpServer = await new Promise<NetServer>((resolve, reject) => {
-      const server = serve({ fetch: app.fetch, port: o.httpPort, hostname: o.host }, () => resolve(server as NetServer));
-      server.once('error', reject);
-    });
+    httpApi = createAdaptorServer({ fetch: http.app.fetch }) as HttpServer;
+    httpServer = cappedListener(httpApi, limits, metrics);
+    await listen(httpServer, o.httpPort, o.host);
   }
   const stopSweeper = startSweeper(ctx, metrics, o.sweepIntervalMs);
 
@@ -99,6 +101,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     drained = true;
     tcp.server.close();
     httpServer?.close();
+    httpApi?.closeIdleConnections();
     http?.shutdown();
     tcp.shutdown();
     stopSweeper();
@@ -112,7 +115,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
     drain,
     async close() {
       drain();
-      (httpServer as { closeAllConnections?: () => void } | null)?.closeAllConnections?.();
+      httpApi?.closeAllConnections();
       // The metrics listener outlives a drain (a scrape still sees the replica
       // wind down) and closes with the replica.
       metricsServer?.closeAllConnections();
@@ -150,6 +153,28 @@ async function serveMetrics(metrics: Metrics, port: number, host: string): Promi
     throw new Error(`metrics listener on ${host}:${port}: ${reason} (--metrics-port: each replica on a machine needs its own, or 0 for none)`);
   }
   return server;
+}
+
+/**
+ * The HTTP port: a plain listener that takes each connection under the
+ * replica's caps and hands it to the HTTP server, or refuses it with a 503
+ * that names the limit (as the TCP port replies before it closes).
+ */
+function cappedListener(api: HttpServer, limits: ConnectionLimits, metrics: Metrics): NetServer {
+  return createNetServer((socket) => {
+    const place = limits.admit(socket.remoteAddress ?? 'unknown');
+    if ('refused' in place) {
+      metrics.closes.inc({ reason: place.refused.reason });
+      const body = JSON.stringify(place.refused.reply);
+      socket.on('error', () => socket.destroy());
+      socket.end(
+        `HTTP/1.1 ${httpStatus(place.refused.reply)} Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+      );
+      return;
+    }
+    socket.once('close', place.release);
+    api.emit('connection', socket);
+  });
 }
 
 function listen(server: NetServer, port: number, host: string): Promise<void> {

@@ -80,7 +80,7 @@ export class Metrics {
   });
   readonly closes = new Counter({
     name: 'im_connections_closed_total',
-    help: 'TCP connections the server closed for a limit or a failure, by reason',
+    help: 'Connections the server closed (or refused: TCP and HTTP) for a limit or a failure, by reason',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

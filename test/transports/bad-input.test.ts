@@ -319,6 +319,56 @@ describe('connection caps (--max-connections, --max-connections-per-address)', (
     }
   });
 
+  it('the caps hold over TCP and HTTP together: a request over them gets a 503 that names the limit', async () => {
+    const full = await startTestReplica({}, { maxConnectionsPerAddress: 0, maxConnections: 2 });
+    const base = `http://127.0.0.1:${full.replica.httpPort}`;
+    try {
+      const held = [await TcpClient.open(full.replica.tcpPort), await TcpClient.open(full.replica.tcpPort)];
+      clients.push(...held);
+      await vi.waitFor(() => expect(full.replica.tcpStats().connections).toBe(2), { timeout: 5000, interval: 20 });
+      const res = await fetch(`${base}/healthz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ type: 'reply', cmd: '', ok: false, error: 'too_many_connections', text: 'Error. The server has too many connections. Please try again later' });
+      expect(await full.replica.metrics.render()).toMatch(/im_connections_closed_total\{reason="max_connections"\} 1/);
+      held[0].close();
+      await vi.waitFor(async () => expect((await fetch(`${base}/healthz`, { headers: { connection: 'close' } })).status).toBe(200), { timeout: 5000, interval: 50 });
+    } finally {
+      await full.replica.close();
+    }
+  });
+
+  it('an HTTP connection counts toward its address share, as a TCP one does', async () => {
+    const capped = await startTestReplica({}, { maxConnectionsPerAddress: 1, maxConnections: 0 });
+    try {
+      const held = await TcpClient.open(capped.replica.tcpPort);
+      clients.push(held);
+      const res = await fetch(`http://127.0.0.1:${capped.replica.httpPort}/healthz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ error: 'too_many_connections', text: 'Error. Too many connections from your address (at most 1). Please close one and try again' });
+    } finally {
+      await capped.replica.close();
+    }
+  });
+
+  it('a connection the server closes while it has stopped reading it (lines piled up) is freed, not held forever', async () => {
+    const t2 = await startTestReplica({ commandRate: 0 }, { maxConnectionsPerAddress: 0, maxConnections: 0 });
+    try {
+      for (let k = 0; k < 3; k++) {
+        const client = await TcpClient.open(t2.replica.tcpPort);
+        clients.push(client);
+        expect(await client.command('login yoda wise')).toMatchObject({ ok: true });
+        // The logout, then far more lines than the server reads ahead: its
+        // socket is paused when the session ends and the connection closes.
+        client.socket.write('logout\n' + 'whoelse\n'.repeat(20_000));
+        await client.waitClosed(10_000);
+        client.close();
+        await vi.waitFor(() => expect(t2.replica.tcpStats().connections).toBe(0), { timeout: 10_000, interval: 50 });
+      }
+    } finally {
+      await t2.replica.close();
+    }
+  }, 60_000);
+
   it('a replica at its cap refuses whoever comes next, whatever the address', async () => {
     const full = await startTestReplica({}, { maxConnectionsPerAddress: 0, maxConnections: 2 });
     try {

@@ -18,6 +18,9 @@ import type { TcpOptions } from './server.js';
  * together and acts on what replies ask (attach, count a failed login,
  * close); it never reads a reply's text or verb.
  */
+/** How long a connection the server ended may take to close its side before it is destroyed. */
+const closeGraceMs = 5000;
+
 export class Connection {
   readonly caller: Caller;
   private readonly framer: LineFramer;
@@ -131,6 +134,13 @@ export class Connection {
     this.detach();
     this.framer.stop();
     this.out.end();
+    // The socket may be paused (lines piled up): read on, discarding, so the
+    // client's FIN is seen and the socket really closes; a client that never
+    // sends one is cut off once the end had time to be read.
+    this.socket.resume();
+    const cutOff = setTimeout(() => this.socket.destroy(), closeGraceMs);
+    cutOff.unref();
+    this.socket.once('close', () => clearTimeout(cutOff));
   }
 
   /** Names the limit in a reply (SPEC section 6), then closes; the session stays resumable. */
