@@ -9,7 +9,12 @@ export interface Target {
   host: string;
   tcpPort: number;
   httpPort: number;
+  /** A real XMPP server (ejabberd, Prosody) compared with ours: where it listens and its users' domain. */
+  xmpp?: { host: string; port: number; domain: string };
 }
+
+/** How a driver's sessions reach the server: ours over TCP or HTTP, a peer over XMPP. */
+export type Transport = 'tcp' | 'http' | 'xmpp';
 
 /** The first request every driver gets. */
 export interface InitArgs {
@@ -20,7 +25,7 @@ export interface InitArgs {
 }
 
 export interface LoginArgs {
-  transport: 'tcp' | 'http';
+  transport: Transport;
   users: string[];
   password: string;
   /** Logins in flight at once (1 = one after another). */
@@ -42,6 +47,8 @@ export interface LoginResult {
   latenciesUs: number[];
   wallMs: number;
   deadlineHit: boolean;
+  /** The first refusal's message, when it says more than its code (an XMPP handshake's). */
+  firstError?: string;
 }
 
 export interface LogoutArgs {
@@ -59,7 +66,7 @@ export interface LogoutResult {
 
 /** Sessions [from, to) of one transport in this driver. */
 export interface SessionRange {
-  transport: 'tcp' | 'http';
+  transport: Transport;
   from?: number;
   to?: number;
 }
@@ -89,7 +96,7 @@ export interface Verification {
   delivered: number;
   /** Sent, accepted, never received before the drain deadline. */
   lost: number;
-  /** Refused by the server (reply ok:false), by error code. */
+  /** Refused by the server (reply ok:false, or over XMPP an error bounce), by error code. */
   refused: Record<string, number>;
   /** Received a second time (not counted again). */
   duplicates: number;
@@ -108,7 +115,7 @@ export interface LoadResult {
   measuredMs: number;
   /** Send-to-receive latency in microseconds, HDR histogram, compressed base64 (hdr-histogram-js). */
   latency: string;
-  /** Time from sending a command to its reply, microseconds, HDR histogram. */
+  /** Time from sending a command to its reply, microseconds, HDR histogram (empty over XMPP: a message has no reply). */
   replyLatency: string;
   /** Open loop: sends that left later than scheduled because the driver held back. */
   driverLagged?: number;
@@ -198,6 +205,7 @@ export interface DriverStats {
   rssBytes: number;
   tcpSessions: number;
   httpSessions: number;
+  xmppSessions: number;
   /** Presence events received, all sessions. */
   presence: number;
   /** Every event received, all sessions. */

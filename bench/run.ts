@@ -5,15 +5,16 @@ import { cpus, freemem, loadavg, release, totalmem, type as osType } from 'node:
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseOptions, SCENARIOS, usage, UsageError, type Options } from './runner/options.js';
+import { ensureInstalled, peerTitle, type PeerInstall } from './runner/peers.js';
 import { buildSnapshot, nodeVersion, stopAll } from './runner/processes.js';
 import { progress } from './runner/progress.js';
-import { writeResults, type Run, type Results } from './runner/report.js';
+import { writeResults, type PeerRun, type Run, type Results } from './runner/report.js';
 import type { ScenarioContext, ScenarioResult } from './runner/scenario.js';
 import { capacity } from './runner/scenarios/capacity.js';
 import { ceiling } from './runner/scenarios/ceiling.js';
 import { fanout } from './runner/scenarios/fanout.js';
 import { logins } from './runner/scenarios/logins.js';
-import { directMessages } from './runner/scenarios/messages.js';
+import { directMessages, peerDirectMessages } from './runner/scenarios/messages.js';
 import { slowReader } from './runner/scenarios/slow-reader.js';
 
 /**
@@ -155,6 +156,54 @@ async function runScenarios(label: string, ctx: ScenarioContext, scenarios: Scen
   }
 }
 
+/**
+ * Scenario 1 against each peer XMPP server, after the runs of our server,
+ * in the same sitting and with the same options.
+ */
+async function runPeers(installs: PeerInstall[], options: Options): Promise<PeerRun[]> {
+  const out: PeerRun[] = [];
+  for (const install of installs) {
+    const label = peerTitle(install);
+    const started = new Date();
+    const ran = { command: '', config: '' };
+    progress(`${label}: scenario 1 over XMPP`);
+    const ctx: ScenarioContext = { options, serverRoot: '', serverNode: '', runId: randomBytes(4).toString('hex'), earlier: new Map() };
+    let result: ScenarioResult;
+    try {
+      result = await peerDirectMessages(ctx, install, ran);
+    } catch (err) {
+      result = {
+        scenario: 1,
+        title: `Direct messages over XMPP, ${label}`,
+        status: 'failed',
+        error: err instanceof Error ? err.message : String(err),
+        settings: {},
+        notes: [],
+        figures: {},
+        durationS: Math.round((Date.now() - started.getTime()) / 1000),
+      };
+      progress(`${label}: failed: ${result.error?.split('\n')[0]}`);
+      await stopAll();
+    }
+    progress(`${label}: scenario 1 ${result.status} in ${result.durationS} s`);
+    out.push({
+      label,
+      peer: install.peer,
+      version: install.version,
+      packages: install.packages,
+      installedByBench: install.installedByBench,
+      ...(install.installS !== undefined ? { installS: install.installS } : {}),
+      measured: `${label} (Debian ${Object.entries(install.packages).map(([p, v]) => `${p} ${v}`).join(', ')}), in the foreground as a child of the runner: ${ran.command || 'not started'}; the bench's own XMPP client in the driver (stream, SASL PLAIN, bind, presence, <message type='chat'> to the bare JID)`,
+      command: ran.command,
+      config: ran.config,
+      startedAt: started.toISOString(),
+      durationS: Math.round((Date.now() - started.getTime()) / 1000),
+      scenarios: [result],
+    });
+  }
+  return out;
+}
+
 /** Each server node's version, by path; refuses a path that is not a node (a usage error). */
 function nodeVersions(options: Options): Map<string, string> {
   const versions = new Map<string, string>();
@@ -212,6 +261,17 @@ async function main(): Promise<number> {
     process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
+  let installs: PeerInstall[] = [];
+  if (options.peers.length) {
+    // Before anything is measured: an install is slow and may fail, and must not happen mid-run.
+    try {
+      installs = ensureInstalled(options.peers);
+    } catch (err) {
+      process.stderr.write(`error: --peers: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 1;
+    }
+    for (const i of installs) progress(`peer ${peerTitle(i)}: ${Object.entries(i.packages).map(([p, v]) => `${p} ${v}`).join(', ')}${i.installedByBench ? ` (installed by this run in ${i.installS} s)` : ''}`);
+  }
   const plans = [plan(options.serverRoot, options.node, versions.get(options.node)!)];
   if (options.baseline) plans.push(plan(options.baseline, options.baselineNode, versions.get(options.baselineNode)!));
   labelRuns(plans);
@@ -219,8 +279,10 @@ async function main(): Promise<number> {
   const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
   const snapshots = new Map<string, string>();
   const runs: Run[] = [];
+  let peers: PeerRun[] = [];
   try {
     for (const p of plans) runs.push(await runAll(p, options, snapshots));
+    if (installs.length) peers = await runPeers(installs, options);
   } finally {
     for (const dir of snapshots.values()) rmSync(dir, { recursive: true, force: true });
   }
@@ -253,11 +315,12 @@ async function main(): Promise<number> {
     },
     users: 'bench users are created straight in Redis with a cheap scrypt hash (N=16, r=1, p=1) so scrypt is not what is measured; the server itself hashes with N=16384, r=8',
     runs,
+    ...(peers.length ? { peers } : {}),
   };
   const files = await writeResults(out, results);
   progress(`results: ${files.join(', ')}`);
   process.stdout.write(`${out}\n`);
-  return runs.some((r) => r.scenarios.some((s) => s.status === 'failed')) ? 1 : 0;
+  return [...runs, ...peers].some((r) => r.scenarios.some((s) => s.status === 'failed')) ? 1 : 0;
 }
 
 let exiting = false;

@@ -15,6 +15,7 @@ import type {
 import { HttpSession } from './http-session.js';
 import { Ledger, messageBody, phaseOf, type Sent } from './ledger.js';
 import { TcpSession, type WireObject } from './tcp-session.js';
+import { XmppSession, XmppError } from './xmpp-session.js';
 
 /** What a client session offers the load loops, whichever the transport. */
 export interface Session {
@@ -26,6 +27,8 @@ export interface Session {
 export interface Phase {
   ledger: Ledger;
   onDelivered: (entry: Sent, at: number) => void;
+  /** A message refused after it left, by an error bounce (XMPP: there is no reply to refuse it). */
+  onRefused?: (entry: Sent) => void;
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -62,6 +65,8 @@ export function cpuMeter(): () => CpuShare {
 export class Driver {
   readonly tcp: TcpSession[] = [];
   readonly http: HttpSession[] = [];
+  /** Sessions to a peer XMPP server (ejabberd, Prosody), when the target is one. */
+  readonly xmpp: XmppSession[] = [];
   private readonly phases = new Map<number, Phase>();
   private nextPhase = 0;
   /** Arrival times (performance.now()) of each broadcast tag, per recipient. */
@@ -93,7 +98,7 @@ export class Driver {
   }
 
   sessions(range: SessionRange): Session[] {
-    const all: Session[] = range.transport === 'tcp' ? this.tcp : this.http;
+    const all: Session[] = range.transport === 'tcp' ? this.tcp : range.transport === 'http' ? this.http : this.xmpp;
     return all.slice(range.from ?? 0, range.to ?? all.length);
   }
 
@@ -108,6 +113,13 @@ export class Driver {
       if (event.gap === true) phase.ledger.verification.gaps++;
       const entry = phase.ledger.receive(receiver, event);
       if (entry) phase.onDelivered(entry, at);
+    } else if (event.type === 'message_error') {
+      // An XMPP error bounce of one of our messages: the server refused it (by condition).
+      const phaseIndex = phaseOf(event, this.runId, this.driverIndex);
+      const phase = phaseIndex === null ? undefined : this.phases.get(phaseIndex);
+      const entry = phase?.ledger.refuseByBody(event, String(event.error ?? 'unknown'));
+      if (!phase || !entry) this.stray++;
+      else phase.onRefused?.(entry);
     } else if (event.type === 'broadcast') {
       const tag = messageBody(event);
       if (!tag.startsWith(`bb.${this.runId}.`)) return;
@@ -122,9 +134,9 @@ export class Driver {
   }
 
   /** Routes a session's events to this driver's phases and broadcast watchers. */
-  adopt(session: TcpSession | HttpSession): void {
+  adopt(session: TcpSession | HttpSession | XmppSession): void {
     session.onEvent = (event, at) => this.event(session.user, event, at);
-    if (session instanceof TcpSession) {
+    if (session instanceof TcpSession || session instanceof XmppSession) {
       session.onClose = () => {
         if (session.closedByServer) this.closedByServer++;
       };
@@ -140,11 +152,25 @@ export class Driver {
     // Sessions keep the order of `users`, whatever order their logins finish in, so the runner can name them by index.
     const tcp: (TcpSession | undefined)[] = new Array(args.users.length);
     const http: (HttpSession | undefined)[] = new Array(args.users.length);
+    const xmpp: (XmppSession | undefined)[] = new Array(args.users.length);
     let next = 0;
     const one = async (index: number): Promise<void> => {
       const user = args.users[index];
       const left = deadline - performance.now();
-      if (args.transport === 'tcp') {
+      if (args.transport === 'xmpp') {
+        if (!this.target.xmpp) throw new Error('an XMPP login needs an XMPP target');
+        const t0 = performance.now();
+        try {
+          const session = await XmppSession.open(this.target.xmpp, user, args.password, Math.max(1, left));
+          this.adopt(session);
+          latencies[index] = (performance.now() - t0) * 1000;
+          xmpp[index] = session;
+        } catch (err) {
+          refuse(err instanceof XmppError ? err.code : 'unknown');
+          if (!result.firstError) result.firstError = err instanceof Error ? err.message : String(err);
+          return;
+        }
+      } else if (args.transport === 'tcp') {
         let session: TcpSession;
         try {
           session = await TcpSession.open(this.target.host, this.target.tcpPort, user, args.parseAll === true, Math.max(1, left));
@@ -196,6 +222,7 @@ export class Driver {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(args.concurrency, args.users.length)) }, worker));
     for (const s of tcp) if (s) this.tcp.push(s);
     for (const s of http) if (s) this.http.push(s);
+    for (const s of xmpp) if (s) this.xmpp.push(s);
     if (result.refused.deadline) result.deadlineHit = true;
     result.latenciesUs = latencies.filter((v): v is number => v !== undefined).map((v) => Math.round(v));
     result.wallMs = performance.now() - started;
@@ -251,6 +278,7 @@ export class Driver {
     let total = this.retired.presence;
     for (const s of this.tcp) total += s.presence;
     for (const s of this.http) total += s.presence;
+    for (const s of this.xmpp) total += s.presence;
     return total;
   }
 
@@ -259,11 +287,13 @@ export class Driver {
     let events = this.retired.events;
     for (const s of this.tcp) events += s.events;
     for (const s of this.http) events += s.events;
+    for (const s of this.xmpp) events += s.events;
     return {
       cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000 },
       rssBytes: process.memoryUsage.rss(),
       tcpSessions: this.tcp.length,
       httpSessions: this.http.length,
+      xmppSessions: this.xmpp.length,
       presence: this.presence(),
       events,
       closedByServer: this.closedByServer,

@@ -50,15 +50,24 @@ export class Ledger {
     readonly phase: number,
   ) {}
 
-  /** Enters one message; returns its entry and the text to send (padded to at least `bodyBytes`). */
-  send(from: string, to: string, sender: number, startedAt: number, bodyBytes: number): { entry: Sent; body: string } {
+  /** Enters one message; returns its entry, its tag and the text to send (the tag, padded to at least `bodyBytes`). */
+  send(from: string, to: string, sender: number, startedAt: number, bodyBytes: number): { entry: Sent; body: string; tag: string } {
     const seq = this.nextSeq++;
     const tag = `bm.${this.runId}.${this.driverIndex}.${this.phase}.${seq}`;
     const body = tag.length + 1 >= bodyBytes ? tag : `${tag} ${'x'.repeat(bodyBytes - tag.length - 1)}`;
     const entry: Sent = { seq, from, to, startedAt, sender };
     this.outstanding.set(seq, entry);
     this.verification.sent++;
-    return { entry, body };
+    return { entry, body, tag };
+  }
+
+  /** Settles as refused the outstanding message whose tag the event's body carries (an XMPP error bounce); null if none is outstanding. */
+  refuseByBody(event: WireObject, code: string): Sent | null {
+    const match = TAG.exec(messageBody(event));
+    const entry = match && Number(match[3]) === this.phase ? this.outstanding.get(Number(match[4])) : undefined;
+    if (!entry) return null;
+    this.refuse(entry, code);
+    return entry;
   }
 
   refuse(entry: Sent, code: string): void {

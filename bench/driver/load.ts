@@ -5,17 +5,28 @@ import { cpuMeter, sleep, waitUntil, withDeadline, type Driver, type Phase, type
 import { encode, newHistogram, recordMs } from './histogram.js';
 import type { Sent } from './ledger.js';
 import { TcpSession } from './tcp-session.js';
+import { XmppSession } from './xmpp-session.js';
 
 function peerOf(sessions: Session[], sender: number): Session {
   const k = randomInt(sessions.length - 1);
   return sessions[k >= sender ? k + 1 : k];
 }
 
-/** Sends one bench message and settles refusals; the reply's latency goes to `onReply`. */
-function sendMessage(phase: Phase, sessions: Session[], sender: number, startedAt: number, bodyBytes: number, onReply: (ms: number, ok: boolean, entry: Sent) => void, to?: Session): void {
+/**
+ * Sends one bench message and settles refusals; the reply's latency goes to
+ * `onReply`. Over XMPP a message has no reply: `onReply` is called as it
+ * leaves, with `ms` null, and a refusal comes later as an error bounce
+ * (`Phase.onRefused`).
+ */
+function sendMessage(phase: Phase, sessions: Session[], sender: number, startedAt: number, bodyBytes: number, onReply: (ms: number | null, ok: boolean, entry: Sent) => void, to?: Session): void {
   const from = sessions[sender];
   const peer = to ?? peerOf(sessions, sender);
-  const { entry, body } = phase.ledger.send(from.user, peer.user, sender, startedAt, bodyBytes);
+  const { entry, body, tag } = phase.ledger.send(from.user, peer.user, sender, startedAt, bodyBytes);
+  if (from instanceof XmppSession) {
+    from.message(peer.user, body, tag);
+    onReply(null, true, entry);
+    return;
+  }
   void from.command(`message ${peer.user} ${body}`).then((reply) => {
     const ok = reply.ok === true;
     if (!ok) phase.ledger.refuse(entry, String(reply.error ?? 'unknown'));
@@ -41,7 +52,7 @@ export async function closedLoop(driver: Driver, args: ClosedLoopArgs): Promise<
     while (running && inFlight[i] < args.window) {
       inFlight[i]++;
       sendMessage(phase, sessions, i, performance.now(), args.bodyBytes, (ms, ok, entry) => {
-        if (measuring) recordMs(replies, ms);
+        if (measuring && ms !== null) recordMs(replies, ms);
         if (!ok) {
           inFlight[entry.sender]--;
           // A refusal frees the slot; the next send waits a turn so a refusing server is not spun against.
@@ -58,6 +69,11 @@ export async function closedLoop(driver: Driver, args: ClosedLoopArgs): Promise<
     }
     pump(entry.sender);
   });
+  // An XMPP error bounce frees the slot as a refused reply does.
+  phase.onRefused = (entry) => {
+    inFlight[entry.sender]--;
+    setImmediate(() => pump(entry.sender));
+  };
   for (let i = 0; i < sessions.length; i++) pump(i);
   await sleep(args.warmupMs);
   measuring = true;
@@ -120,7 +136,7 @@ async function offer(driver: Driver, sessions: Session[], rate: number, duration
         inFlight++;
         sendMessage(phase, sessions, k % sessions.length, scheduled, bodyBytes, (ms) => {
           inFlight--;
-          if (scheduled - start >= warmupMs) recordMs(replies, ms);
+          if (ms !== null && scheduled - start >= warmupMs) recordMs(replies, ms);
         });
         k++;
       }
@@ -171,7 +187,7 @@ export async function probe(driver: Driver, args: ProbeArgs): Promise<ProbeResul
     const reply = new Promise<boolean>((resolve) => (replied = resolve));
     const arrived = new Promise<void>((resolve) => (delivered = resolve));
     sendMessage(phase, [from, to], 0, performance.now(), 32, (ms, accepted) => {
-      recordMs(replies, ms);
+      if (ms !== null) recordMs(replies, ms);
       replied(accepted);
       if (!accepted) delivered?.();
     }, to);

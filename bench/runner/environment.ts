@@ -8,17 +8,24 @@ import { sample, startRedis, startServer, type ProcSample, type RedisProcess, ty
 import { progress } from './progress.js';
 import { createUsers } from './users.js';
 
+/** What a load phase needs of where it runs: ours (server and Redis) or a peer XMPP server (bench/runner/peers.ts). */
+export interface LoadEnvironment {
+  drivers: DriverProcess[];
+  /** RSS and CPU of the serving process(es). */
+  serverSample(): ProcSample;
+  /** Redis's, where there is one (a peer has none). */
+  redisSample(): ProcSample | null;
+  driverStats(): Promise<DriverStats[]>;
+}
+
 /** What one scenario runs against: its own Redis, its own server, its own drivers. */
-export interface Environment {
+export interface Environment extends LoadEnvironment {
   redis: RedisProcess;
   server: ServerProcess;
   /** The runner's own connection to Redis, for INFO and user creation. */
   admin: Redis;
-  drivers: DriverProcess[];
   target: Target;
-  serverSample(): ProcSample;
   redisSample(): ProcSample;
-  driverStats(): Promise<DriverStats[]>;
 }
 
 export interface EnvironmentOptions {

@@ -1,3 +1,5 @@
+import { PEER_NAMES, type PeerName } from './peers.js';
+
 /** Everything a bench run can be told, with the defaults of a full run. */
 export interface Options {
   scenarios: number[];
@@ -12,6 +14,8 @@ export interface Options {
   smoke: boolean;
   /** Only write summary.md and the plots again from this results directory's results.json. */
   render: string;
+  /** Real XMPP servers that scenario 1 also runs against, in the same sitting (bench/runner/peers.ts). */
+  peers: PeerName[];
   /** Server inactivity timeout (s): long, so nobody is logged out mid-run. */
   timeout: number;
   maxPerDriver: number;
@@ -54,7 +58,9 @@ export interface Options {
 interface Flag {
   flag: string;
   key: keyof Options;
-  kind: 'int' | 'seconds' | 'list' | 'text' | 'bool';
+  kind: 'int' | 'seconds' | 'list' | 'text' | 'bool' | 'names';
+  /** The names a `names` flag takes. */
+  choices?: readonly string[];
   help: string;
   /** What the value is called in the usage, when not a directory (text) or a number. */
   value?: string;
@@ -80,6 +86,7 @@ const flags: Flag[] = [
   { flag: '--no-build', key: 'build', kind: 'bool', help: 'run the dist/ already built instead of running npm run build' },
   { flag: '--smoke', key: 'smoke', kind: 'bool', help: 'tiny sizes: checks that the bench works, in seconds; its figures mean nothing' },
   { flag: '--render', key: 'render', kind: 'text', help: 'write summary.md and the plots again from DIR/results.json, running nothing' },
+  { flag: '--peers', key: 'peers', kind: 'names', choices: PEER_NAMES, value: 'A,B', help: `also run scenario 1 against real XMPP servers, e.g. ejabberd,prosody (Debian's; installed with apt-get when missing)` },
   { flag: '--timeout', key: 'timeout', kind: 'int', help: 'server inactivity timeout in seconds (86400)' },
   { flag: '--max-per-driver', key: 'maxPerDriver', kind: 'int', help: 'connections per driver process; more drivers are started beyond it (8000)' },
   { flag: '--users', key: 'users', kind: 'int', help: '1, 2: users sending to each other (100)' },
@@ -123,6 +130,7 @@ export function defaults(repoRoot: string): Options {
     build: true,
     smoke: false,
     render: '',
+    peers: [],
     timeout: 86400,
     maxPerDriver: 8000,
     users: 100,
@@ -207,6 +215,12 @@ export function parseOptions(argv: string[], repoRoot: string): Options | 'help'
     if (value === undefined) throw new UsageError(`${name} needs a value`);
     let parsed: unknown;
     if (flag.kind === 'text') parsed = value;
+    else if (flag.kind === 'names') {
+      const items = value.split(',').map((v) => v.trim().toLowerCase()).filter(Boolean);
+      const unknown = items.filter((v) => !flag.choices!.includes(v));
+      if (items.length === 0 || unknown.length) throw new UsageError(`${name} takes a comma-separated list of ${flag.choices!.join(', ')}, not ${value}${unknown.length ? ` (unknown: ${unknown.join(', ')})` : ''}`);
+      parsed = [...new Set(items)];
+    }
     else if (flag.kind === 'int') {
       if (!/^\d+$/.test(value)) throw new UsageError(`${name} takes a non-negative integer, not ${value}`);
       parsed = Number(value);
@@ -227,6 +241,8 @@ export function parseOptions(argv: string[], repoRoot: string): Options | 'help'
   }
   if (given.has('baselineNode') && !options.baseline) throw new UsageError('--baseline-node needs --baseline (the same checkout, --baseline ., to compare runtimes only)');
   if (options.scenarios.some((s) => !SCENARIOS[s])) throw new UsageError(`--scenarios takes numbers 1-7`);
+  if (options.peers.length && !options.scenarios.includes(1)) throw new UsageError('--peers compares scenario 1 with the peers: --scenarios must include 1');
+  if (options.peers.length && options.render) throw new UsageError('--render runs nothing: --peers has nothing to do with it');
   if (options.users < 2 || options.slowOthers < 2) throw new UsageError('--users and --slow-others need at least 2');
   if (options.rates.some((r) => r <= 0) || options.rate <= 0) throw new UsageError('rates must be positive');
   if (options.loginStep < 1 || options.capacitySteps < 1 || options.maxPerDriver < 10) throw new UsageError('--login-step, --capacity-steps must be positive, --max-per-driver at least 10');
@@ -250,5 +266,8 @@ export function usage(): string {
     'Options:',
     ...flags.map((f) => `  ${`${f.flag}${f.kind === 'bool' ? '' : f.kind === 'list' ? ' A,B' : f.kind === 'int' ? ' N' : f.kind === 'seconds' ? ' S' : ` ${f.value ?? 'DIR'}`}`.padEnd(26)} ${f.help}`),
     '  --help                     this text',
+    '',
+    'With --peers, scenario 1 then runs against each peer too (Debian\'s ejabberd, Prosody), through the same driver',
+    'with its own minimal XMPP client, and the summary gives the ratios; see bench/README.md, "Beside real XMPP servers".',
   ].join('\n');
 }

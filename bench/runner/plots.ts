@@ -1,6 +1,6 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { Run } from './report.js';
+import type { PeerRun, Run } from './report.js';
 
 type Row = Record<string, string | number>;
 
@@ -15,7 +15,7 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const base = { $schema: SCHEMA, background: 'white', config: { font: 'sans-serif' } } as const;
 
-function figures(run: Run, scenario: number): Record<string, unknown> | undefined {
+function figures(run: Pick<Run, 'scenarios'>, scenario: number): Record<string, unknown> | undefined {
   const s = run.scenarios.find((r) => r.scenario === scenario && r.status !== 'failed');
   return s?.figures;
 }
@@ -177,6 +177,66 @@ function slowReaderSpec(runs: Run[]): TopLevelSpec | null {
   } as TopLevelSpec;
 }
 
+/**
+ * Scenario 1 beside the peers (--peers): closed-loop msgs/s and RSS after
+ * it, one bar per server; open-loop p50 and p99 against offered load, one
+ * line per server.
+ */
+function peersSpec(runs: Run[], peers: PeerRun[]): TopLevelSpec | null {
+  if (peers.length === 0) return null;
+  const servers = [...runs.map((r) => ({ name: runs.length > 1 ? `this server, ${r.label}` : 'this server', r })), ...peers.map((p) => ({ name: p.label, r: p }))];
+  const bars: Row[] = [];
+  const lines: Row[] = [];
+  for (const { name, r } of servers) {
+    const f = figures(r, 1) as { closedLoop?: { deliveredPerSecond: number; serverRssMiB: number; redisRssMiB?: number }; openLoop?: { offered: number; latency: Record<string, number> }[] } | undefined;
+    if (!f?.closedLoop) continue;
+    bars.push({ server: name, measure: 'closed loop, msgs/s delivered', value: f.closedLoop.deliveredPerSecond, part: 'serving process(es)' });
+    bars.push({ server: name, measure: 'RSS after the closed loop, MiB', value: f.closedLoop.serverRssMiB, part: 'serving process(es)' });
+    if (typeof f.closedLoop.redisRssMiB === 'number') bars.push({ server: name, measure: 'RSS after the closed loop, MiB', value: f.closedLoop.redisRssMiB, part: 'Redis' });
+    for (const p of f.openLoop ?? []) {
+      for (const [label, key] of [['p50', 'p50Ms'], ['p99', 'p99Ms']]) lines.push({ server: name, offered: p.offered, percentile: label, ms: Math.max(0.01, p.latency[key]) });
+    }
+  }
+  if (bars.length === 0) return null;
+  const order = servers.map((s) => s.name);
+  return {
+    ...base,
+    title: 'Scenario 1: this server beside real XMPP servers (same driver, same sitting)',
+    hconcat: [
+      {
+        data: { values: bars },
+        facet: { column: { field: 'measure', type: 'nominal', title: null, sort: ['closed loop, msgs/s delivered', 'RSS after the closed loop, MiB'] } },
+        resolve: { scale: { x: 'independent' } },
+        spec: {
+          width: 220,
+          height: 26 * servers.length,
+          mark: 'bar',
+          encoding: {
+            y: { field: 'server', type: 'nominal', sort: order, title: null },
+            x: { field: 'value', type: 'quantitative', title: null, stack: 'zero' },
+            color: { field: 'part', type: 'nominal', title: null, scale: { domain: ['serving process(es)', 'Redis'], range: ['#4c78a8', '#bab0ac'] } },
+            order: { field: 'part', sort: 'descending' },
+          },
+        },
+      },
+      {
+        width: 280,
+        height: 200,
+        data: { values: lines },
+        title: 'Open loop: latency against offered load',
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'offered', type: 'quantitative', scale: { type: 'log' }, title: 'offered msgs/s' },
+          y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'latency (ms, log)' },
+          color: { field: 'server', type: 'nominal', sort: order },
+          strokeDash: { field: 'percentile', type: 'nominal', sort: ['p50', 'p99'] },
+        },
+      },
+    ],
+    resolve: { scale: { color: 'independent' } },
+  } as TopLevelSpec;
+}
+
 export interface Plot {
   file: string;
   title: string;
@@ -184,9 +244,10 @@ export interface Plot {
 }
 
 /** Every plot the runs have data for. */
-export async function plots(runs: Run[]): Promise<Plot[]> {
+export async function plots(runs: Run[], peers: PeerRun[] = []): Promise<Plot[]> {
   const specs: [string, string, TopLevelSpec | null][] = [
     ['latency.svg', 'Latency against offered load', latencySpec(runs)],
+    ['peers.svg', 'Scenario 1 beside real XMPP servers', peersSpec(runs, peers)],
     ['logins.svg', 'Cost per login, logout and broadcast against users online', loginsSpec(runs)],
     ['rss.svg', 'Memory against connections', rssSpec(runs)],
     ['fanout.svg', 'Broadcast fan-out', fanoutSpec(runs)],

@@ -29,6 +29,28 @@ export interface Run {
   scenarios: ScenarioResult[];
 }
 
+/** Scenario 1 against a real XMPP server (`--peers`), in the same sitting. */
+export interface PeerRun {
+  /** 'ejabberd 23.01', 'Prosody 0.12.3'. */
+  label: string;
+  peer: string;
+  /** The server's upstream version. */
+  version: string;
+  /** Debian package versions of the server and its runtime. */
+  packages: Record<string, string>;
+  /** apt-get installed it during this run. */
+  installedByBench: boolean;
+  installS?: number;
+  measured: string;
+  /** How it was started (temporary paths as <dir>). */
+  command: string;
+  /** The configuration file the bench wrote for it. */
+  config: string;
+  startedAt: string;
+  durationS: number;
+  scenarios: ScenarioResult[];
+}
+
 export interface Results {
   bench: string;
   formatVersion: number;
@@ -53,12 +75,14 @@ export interface Results {
   };
   users: string;
   runs: Run[];
+  /** Scenario 1 against real XMPP servers, with --peers. */
+  peers?: PeerRun[];
   /** Everything lost, refused, duplicated or failed, one line each; empty when clean. */
   problems?: string[];
 }
 
 /** What went wrong in a run, in words: the summary puts these at the top. */
-export function problemsOf(run: Run): string[] {
+export function problemsOf(run: Pick<Run, 'label' | 'scenarios'>): string[] {
   const out: string[] = [];
   for (const s of run.scenarios) {
     const where = `${run.label}, scenario ${s.scenario}`;
@@ -76,7 +100,7 @@ export function problemsOf(run: Run): string[] {
 /** Figures are read back loosely: each scenario's shape is in its own file. */
 type F = Record<string, any>;
 
-function fig(run: Run | undefined, scenario: number): F | undefined {
+function fig(run: Pick<Run, 'scenarios'> | undefined, scenario: number): F | undefined {
   const s = run?.scenarios.find((r) => r.scenario === scenario && r.status !== 'failed');
   return s?.figures as F | undefined;
 }
@@ -139,7 +163,10 @@ function verificationLine(v: Verification | undefined): string {
   return `${num(v.sent, 0)} sent, ${num(v.delivered, 0)} delivered and checked${t.length ? `; **${t.join(', ')}**` : '; none lost, refused, duplicated, misrouted or foreign'}`;
 }
 
-function scenarioSection(run: Run, s: ScenarioResult): string[] {
+const cpuLine = (c: F) => `server ${c.server}${c.redis === null ? ' (the daemon and every process under it)' : `, Redis ${c.redis}`}, driver ${c.driver}, other processes ${c.otherProcesses ?? 'n/a'}`;
+const cpuCell = (c: F) => `${c.server} / ${c.redis ?? '-'} / ${c.driver} / ${c.otherProcesses ?? 'n/a'}`;
+
+function scenarioSection(run: Pick<Run, 'label'>, s: ScenarioResult): string[] {
   const f = s.figures as F;
   const lines = [`### ${s.scenario}. ${s.title} (${run.label}: ${s.status}, ${s.durationS} s)`, ''];
   if (s.status === 'failed') return [...lines, '```', (s.error ?? '').slice(0, 2000), '```', ''];
@@ -150,11 +177,11 @@ function scenarioSection(run: Run, s: ScenarioResult): string[] {
     case 2: {
       const c = f.closedLoop as F;
       lines.push(
-        `Closed loop: **${num(c.deliveredPerSecond)} msgs/s** delivered; latency p50/p90/p99/max ${lat(c.latency)} ms; CPU (cores) server ${c.cpu.server}, Redis ${c.cpu.redis}, driver ${c.cpu.driver}, other processes ${c.cpu.otherProcesses ?? 'n/a'}; server RSS ${c.serverRssMiB} MiB.`,
+        `Closed loop: **${num(c.deliveredPerSecond)} msgs/s** delivered; latency p50/p90/p99/max ${lat(c.latency)} ms; CPU (cores) ${cpuLine(c.cpu)}; server RSS ${c.serverRssMiB} MiB${c.redisRssMiB !== undefined ? `, Redis RSS ${c.redisRssMiB} MiB` : ''}.`,
         '',
         '| offered msgs/s | delivered msgs/s | latency p50 / p90 / p99 / max (ms) | reply p99 (ms) | CPU server / Redis / driver / other processes | sends the driver made late (>5 ms) | saturated |',
         '|---:|---:|---|---:|---|---:|---|',
-        ...(f.openLoop as F[]).map((p) => `| ${num(p.offered, 0)} | ${num(p.deliveredPerSecond)} | ${lat(p.latency)} | ${num(p.replyLatency.p99Ms, 2)} | ${p.cpu.server} / ${p.cpu.redis} / ${p.cpu.driver} / ${p.cpu.otherProcesses ?? 'n/a'} | ${p.driverLagged ?? ''} | ${p.saturated ? 'yes' : ''} |`),
+        ...(f.openLoop as F[]).map((p) => `| ${num(p.offered, 0)} | ${num(p.deliveredPerSecond)} | ${lat(p.latency)} | ${p.replyLatency.count ? num(p.replyLatency.p99Ms, 2) : 'none'} | ${cpuCell(p.cpu)} | ${p.driverLagged ?? ''} | ${p.saturated ? 'yes' : ''} |`),
         '',
       );
       break;
@@ -221,6 +248,94 @@ function scenarioSection(run: Run, s: ScenarioResult): string[] {
   return lines;
 }
 
+/** Scenario 1's figures that the comparison with the peers reads, from one run or peer. */
+function peerFigures(r: Pick<Run, 'scenarios'>): { closed?: number; p50?: number; p99?: number; max?: number; rss?: number; rssWithRedis?: number; rssAfterLoad?: number; cpu?: F } | null {
+  const f = fig(r, 1);
+  if (!f) return null;
+  const open = f.headline?.openLoopLatency as LatencySummary | null | undefined;
+  const c = f.closedLoop as F;
+  return {
+    closed: c?.deliveredPerSecond,
+    p50: open?.count ? open.p50Ms : undefined,
+    p99: open?.count ? open.p99Ms : undefined,
+    max: open?.count ? open.maxMs : undefined,
+    rss: c?.serverRssMiB,
+    rssWithRedis: typeof c?.redisRssMiB === 'number' ? c.serverRssMiB + c.redisRssMiB : undefined,
+    rssAfterLoad: f.headline?.serverRssAfterLoadMiB ?? (f.openLoop as F[] | undefined)?.at(-1)?.serverRssMiB,
+    cpu: c?.cpu,
+  };
+}
+
+/** `1.07x ejabberd (better)`: ours over the peer's, read by whether higher is better. */
+function ratioCell(ours: number | undefined, theirs: number | undefined, peer: string, higherIsBetter: boolean): string {
+  if (typeof ours !== 'number' || typeof theirs !== 'number' || theirs === 0) return 'n/a';
+  const r = ours / theirs;
+  const verdict = Math.abs(r - 1) < 0.05 ? '' : (r > 1) === higherIsBetter ? ' (better)' : ' (worse)';
+  return `${num(r, 2)}x ${peer}${verdict}`;
+}
+
+/**
+ * Scenario 1 beside the peers: one row per server, then our figures over
+ * each peer's. Empty without --peers.
+ */
+function peersSection(results: Results): string[] {
+  const peers = results.peers ?? [];
+  if (peers.length === 0) return [];
+  const o = results.options;
+  const lines = [
+    '## Scenario 1 beside real XMPP servers',
+    '',
+    `${o.users} users, each keeping ${o.window} messages in flight (closed loop, a message done when it reaches its recipient), then an open loop at ${num(o.rate, 0)} msgs/s; the same driver for every server, ours over its TCP protocol, the peers over XMPP with the bench's own client. RSS of the serving processes after the closed loop: our server's node process (Redis, which stores every message, beside it), a peer's daemon with every process under it. Run one after another in this sitting: ours first, then ${peers.map((p) => p.label).join(', then ')}.`,
+    '',
+    `| server | closed loop msgs/s | open loop ${num(o.rate, 0)} msgs/s p50 / p99 / max (ms) | RSS after the closed loop (MiB) | RSS after the whole load (MiB) | CPU in the closed loop: server / Redis / driver / other |`,
+    '|---|---:|---|---|---:|---|',
+  ];
+  const row = (label: string, r: Pick<Run, 'scenarios'>, processes?: Record<string, number>) => {
+    const f = peerFigures(r);
+    if (!f) return `| ${label} | failed | | | | |`;
+    const rss = `${num(f.rss)}${f.rssWithRedis !== undefined && f.rss !== undefined ? ` (with Redis ${num(f.rssWithRedis)})` : ''}${processes ? ` (${Object.entries(processes).map(([n, v]) => `${n} ${num(v)}`).join(', ')})` : ''}`;
+    return `| ${label} | ${num(f.closed)} | ${num(f.p50, 2)} / ${num(f.p99, 2)} / ${num(f.max, 2)} | ${rss} | ${num(f.rssAfterLoad)} | ${f.cpu ? cpuCell(f.cpu) : 'n/a'} |`;
+  };
+  for (const run of results.runs) lines.push(row(`this server${results.runs.length > 1 ? `, ${run.label}` : ''} (${run.shortCommit}${run.serverNode ? `, node ${run.serverNode}` : ''})`, run));
+  for (const p of peers) lines.push(row(p.label, p, fig(p, 1)?.peer?.processesAfterLoadMiB as Record<string, number> | undefined));
+  lines.push('', `| figure, this server over the peer | ${peers.map((p) => p.label).join(' | ')} |`, `|---|${peers.map(() => '---:|').join('')}`);
+  const figuresToCompare: [string, (f: NonNullable<ReturnType<typeof peerFigures>>) => number | undefined, boolean][] = [
+    ['closed loop msgs/s', (f) => f.closed, true],
+    [`open loop ${num(o.rate, 0)} msgs/s p50`, (f) => f.p50, false],
+    [`open loop ${num(o.rate, 0)} msgs/s p99`, (f) => f.p99, false],
+    [`open loop ${num(o.rate, 0)} msgs/s max`, (f) => f.max, false],
+    ['RSS after the closed loop: the serving process', (f) => f.rss, false],
+    ['RSS after the closed loop: server + Redis', (f) => f.rssWithRedis, false],
+  ];
+  for (const run of results.runs) {
+    const ours = peerFigures(run);
+    for (const [name, pick, higherIsBetter] of figuresToCompare) {
+      const cells = peers.map((p) => {
+        const theirs = peerFigures(p);
+        const theirValue = theirs ? (name.endsWith('server + Redis') ? theirs.rss : pick(theirs)) : undefined;
+        return ratioCell(ours ? pick(ours) : undefined, theirValue, p.label.split(' ')[0], higherIsBetter);
+      });
+      lines.push(`| ${results.runs.length > 1 ? `${run.label}: ` : ''}${name} | ${cells.join(' | ')} |`);
+    }
+  }
+  lines.push('', 'Ratios read ours over theirs: above 1x is more messages per second, or more milliseconds or MiB. See bench/README.md, "Beside real XMPP servers", for what each server does with a message (ours stores every one in Redis) and the fairness caveats.', '');
+  return lines;
+}
+
+function peerDetails(p: PeerRun): string[] {
+  const f = fig(p, 1)?.peer as F | undefined;
+  const lines = [`## Details: ${p.label}`, '', `- Measured: ${p.measured}`, `- Packages: ${Object.entries(p.packages).map(([k, v]) => `${k} ${v}`).join(', ')}${p.installedByBench ? ` (installed by this run with apt-get, ${p.installS} s)` : ''}`];
+  if (f) {
+    lines.push(
+      `- Ready ${f.startS} s after start; ${p.scenarios[0]?.settings.users ?? '?'} users created in ${f.usersCreatedS} s (${f.usersHow})`,
+      `- RSS idle, users created, nobody logged in: ${f.rssIdleMiB} MiB (${Object.entries(f.processesIdleMiB as Record<string, number>).map(([n, v]) => `${n} ${v}`).join(', ')}); after the load: ${Object.entries(f.processesAfterLoadMiB as Record<string, number>).map(([n, v]) => `${n} ${v}`).join(', ')} MiB`,
+    );
+  }
+  lines.push('', 'Its configuration, as the bench wrote it:', '', '```', p.config.trimEnd(), '```', '');
+  for (const s of p.scenarios) lines.push(...scenarioSection(p, s));
+  return lines;
+}
+
 /** The machine's Node is the runner's and the drivers'; the server's may differ per run. */
 function serverNodes(runs: Run[]): string {
   if (!runs.some((r) => r.serverNode)) return '';
@@ -250,7 +365,8 @@ export function summary(results: Results, plotFiles: { file: string; title: stri
     ...measuredLines(results.runs),
     ...results.runs.map((r) => `- ${r.label}: ${r.serverRoot} at ${r.commit}${r.dirty ? ' with uncommitted changes' : ''}${r.serverNode ? `, server on node ${r.serverNode} (${r.serverNodePath})` : ''}`),
     `- Users: ${results.users}`,
-    '- Driver: separate processes on the same machine, speaking only the public TCP and HTTP protocols; their CPU share is reported beside the server\'s and Redis\'s (1.0 = one core of the two).',
+    `- Driver: separate processes on the same machine, speaking only the public TCP and HTTP protocols${results.peers?.length ? ' (and XMPP to the peers, with the bench\'s own minimal client)' : ''}; their CPU share is reported beside the server\'s and Redis\'s (1.0 = one core of the two).`,
+    ...(results.peers?.length ? [`- Peers (scenario 1 only, after ours): ${results.peers.map((p) => `${p.label} (${Object.entries(p.packages).map(([k, v]) => `${k} ${v}`).join(', ')})`).join('; ')}`] : []),
     '',
     '## Headlines',
     '',
@@ -275,6 +391,7 @@ export function summary(results: Results, plotFiles: { file: string; title: stri
     }
   }
   lines.push('', 'Latency columns read p50 / p90 / p99 / max, in milliseconds, from HDR histograms (hdr-histogram-js); open-loop latency runs from when a message was due to leave, so a server or driver falling behind shows in it.', '');
+  lines.push(...peersSection(results));
   if (plotFiles.length) {
     lines.push('## Plots', '');
     for (const p of plotFiles) lines.push(`![${p.title}](${p.file})`, '');
@@ -283,6 +400,7 @@ export function summary(results: Results, plotFiles: { file: string; title: stri
     lines.push(`## Details: ${run.label} (${run.shortCommit})`, '');
     for (const s of run.scenarios) lines.push(...scenarioSection(run, s));
   }
+  for (const p of results.peers ?? []) lines.push(...peerDetails(p));
   return lines.join('\n');
 }
 
@@ -305,8 +423,8 @@ function withoutMachinePaths(results: Results): Results {
 
 export async function writeResults(dir: string, given: Results): Promise<string[]> {
   const results = withoutMachinePaths(given);
-  results.problems = results.runs.flatMap(problemsOf);
-  const rendered = await plots(results.runs);
+  results.problems = [...results.runs, ...(results.peers ?? [])].flatMap(problemsOf);
+  const rendered = await plots(results.runs, results.peers ?? []);
   for (const p of rendered) writeFileSync(join(dir, p.file), p.svg);
   writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   writeFileSync(join(dir, 'summary.md'), summary(results, rendered) + '\n');
