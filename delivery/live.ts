@@ -9,6 +9,9 @@ import type { Wakeups } from './wakeups.js';
 export type Wake = { kind: 'inbox'; event: StoredEvent } | { kind: 'lobby'; event: StoredEvent } | { kind: 'resync' };
 export type WakeHandler = (wake: Wake) => void;
 
+/** The shortest time between two rounds of lobby events (see Live.scheduleLobby). */
+export const lobbyWindowMs = 20;
+
 interface Watched {
   listeners: Set<WakeHandler>;
   /** Settles once the wake-up subscription is confirmed by the store. */
@@ -30,6 +33,10 @@ interface Watched {
 export class Live implements Wakeups {
   private readonly watched = new Map<string, Watched>();
   readonly lobby: LobbyTail;
+  /** Lobby events received and not yet passed to the listeners. */
+  private pendingLobby: StoredEvent[] = [];
+  private lobbyFlush: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  private lastLobbyFlush = 0;
 
   constructor(
     private readonly state: State,
@@ -39,11 +46,21 @@ export class Live implements Wakeups {
     this.lobby = new LobbyTail(lobbyTail);
     state.onWake((user, event) => {
       const entry = this.watched.get(user);
-      if (entry) for (const listener of entry.listeners) listener({ kind: 'inbox', event });
+      if (!entry) return;
+      for (const listener of entry.listeners) {
+        // Lobby events that came in before this one and wait for their
+        // round reach this user first: an inbox event never overtakes them
+        // (a session_end would otherwise end a stream before the logout of
+        // another user announced earlier). The round passes them on again;
+        // a listener skips what it has.
+        for (const lobbyEvent of this.pendingLobby) listener({ kind: 'lobby', event: lobbyEvent });
+        listener({ kind: 'inbox', event });
+      }
     });
     state.onLobby((event) => {
       this.lobby.push(event);
-      this.wakeAll({ kind: 'lobby', event });
+      this.pendingLobby.push(event);
+      this.scheduleLobby();
     });
     state.onResync(() => {
       this.lobby.reset();
@@ -105,6 +122,29 @@ export class Live implements Wakeups {
       throw err;
     }
     return remove;
+  }
+
+  /**
+   * Lobby events go out in rounds, at most one per `lobbyWindowMs`: the
+   * first after a quiet spell right after the read that brought it (so a
+   * lone broadcast waits for nothing), those that follow within the window
+   * together at its end. A round is one pass over the listeners in one tick,
+   * so a TCP session gets its round's lines in one write, and a parked
+   * long-poll answers once per round. A login storm otherwise costs one
+   * write per online session per login: measured, the write system calls
+   * were over half of a replica's CPU at 2,000 online (bench/README.md).
+   */
+  private scheduleLobby(): void {
+    if (this.lobbyFlush) return;
+    const wait = this.lastLobbyFlush + lobbyWindowMs - Date.now();
+    const flush = () => {
+      this.lobbyFlush = null;
+      this.lastLobbyFlush = Date.now();
+      const events = this.pendingLobby;
+      this.pendingLobby = [];
+      for (const event of events) this.wakeAll({ kind: 'lobby', event });
+    };
+    this.lobbyFlush = wait > 0 ? setTimeout(flush, wait) : setImmediate(flush);
   }
 
   /** Wakes every listener: a lobby event, missed wake-ups, or parked long-polls to answer at shutdown. */

@@ -1,0 +1,100 @@
+import { describe, expect, it, vi } from 'vitest';
+import { Live, lobbyWindowMs, type Wake } from '../../delivery/live.js';
+import type { State, StoredEvent } from '../../state/index.js';
+
+/**
+ * Lobby events reach this replica's listeners in rounds (delivery/live.ts):
+ * a lone event right after the read that brought it, those that follow
+ * within the window together at its end, in order, each once. A round is
+ * one pass in one tick, so a TCP session writes its round's lines at once.
+ */
+
+/** Just enough of a State for Live: the hooks it registers, and what it asks at start. */
+function fakeState() {
+  let lobbyListener: (event: StoredEvent) => void = () => undefined;
+  let wakeListener: (user: string, event: StoredEvent) => void = () => undefined;
+  const state = {
+    onWake: (listener: (user: string, event: StoredEvent) => void) => (wakeListener = listener),
+    onLobby: (listener: (event: StoredEvent) => void) => (lobbyListener = listener),
+    onResync: () => undefined,
+    watch: async () => undefined,
+    unwatch: async () => undefined,
+    watchLobby: async () => undefined,
+    lobbyHead: async () => 0,
+  } as unknown as State;
+  const event = (id: number): StoredEvent => ({ id, kind: 'presence', at: id, skip: [], json: `{"type":"presence","n":${id}}` });
+  return {
+    state,
+    publish: (id: number) => lobbyListener(event(id)),
+    inbox: (user: string, id: number) => wakeListener(user, { id, kind: 'session_end', at: id, skip: [], json: '{"type":"session_end"}' }),
+  };
+}
+
+/** Records each wake-up with the round (tick) it came in. */
+async function listening(live: Live) {
+  const rounds: number[][] = [];
+  let tick = -1;
+  let last: number | null = null;
+  await live.listen('yoda', (wake: Wake) => {
+    if (wake.kind !== 'lobby') return;
+    // Wake-ups of one round come in one synchronous pass: a new pass is a new round.
+    if (last === null) {
+      tick++;
+      rounds[tick] = [];
+      last = tick;
+      queueMicrotask(() => (last = null));
+    }
+    rounds[tick].push(wake.event.id);
+  });
+  return rounds;
+}
+
+describe('lobby events reach listeners in rounds', () => {
+  it('a lone event goes at once; a burst within the window goes together at its end, in order, each once', async () => {
+    const { state, publish } = fakeState();
+    const live = new Live(state, 0, 64);
+    await live.start();
+    const rounds = await listening(live);
+
+    const t0 = Date.now();
+    publish(1);
+    await vi.waitFor(() => expect(rounds).toEqual([[1]]), { timeout: 5000, interval: 1 });
+    expect(Date.now() - t0).toBeLessThan(lobbyWindowMs);
+    // A burst right after: it waits for the window to pass, then goes as one round.
+    for (let id = 2; id <= 50; id++) publish(id);
+    await vi.waitFor(() => expect(rounds.flat()).toHaveLength(50), { timeout: 5000, interval: 1 });
+    expect(rounds).toEqual([[1], Array.from({ length: 49 }, (_v, k) => k + 2)]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(lobbyWindowMs);
+    // The tail of the lobby had each event as it came (reads do not wait for a round).
+    expect(live.lobby.after(0, 100)?.map((e) => e.id)).toEqual(Array.from({ length: 50 }, (_v, k) => k + 1));
+  });
+
+  it('events that come in one read go in one round, even after a quiet spell', async () => {
+    const { state, publish } = fakeState();
+    const live = new Live(state, 0, 64);
+    await live.start();
+    const rounds = await listening(live);
+    publish(1);
+    publish(2);
+    publish(3);
+    await vi.waitFor(() => expect(rounds).toEqual([[1, 2, 3]]), { timeout: 5000, interval: 1 });
+  });
+
+  it('an inbox event never overtakes a lobby event that came before it and waits for its round', async () => {
+    const { state, publish, inbox } = fakeState();
+    const live = new Live(state, 0, 64);
+    await live.start();
+    const seen: string[] = [];
+    await live.listen('yoda', (wake) => seen.push(wake.kind === 'resync' ? 'resync' : `${wake.kind}:${wake.event.id}`));
+    await live.listen('luke', (wake) => seen.push(`luke ${wake.kind === 'resync' ? 'resync' : `${wake.kind}:${wake.event.id}`}`));
+    publish(1);
+    await vi.waitFor(() => expect(seen).toContain('lobby:1'), { timeout: 5000, interval: 1 });
+    seen.length = 0;
+    // Within the window: event 2 waits for its round, but yoda's inbox event comes after it.
+    publish(2);
+    inbox('yoda', 7);
+    expect(seen).toEqual(['lobby:2', 'inbox:7']);
+    // The round still passes event 2 to everyone (yoda skips it: his stream has it).
+    await vi.waitFor(() => expect(seen).toEqual(['lobby:2', 'inbox:7', 'lobby:2', 'luke lobby:2']), { timeout: 5000, interval: 1 });
+  });
+});
