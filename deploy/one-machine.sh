@@ -389,11 +389,14 @@ start() {
 
   local k
   log_size=()
+  # The V8 flags npm start passes (package.json config.nodeFlags).
+  local node_flags
+  node_flags=$(node -p 'require(process.argv[1]).config?.nodeFlags ?? ""' "$repo/package.json")
   for k in 1 2 3; do
     touch "$logs/replica-$k.log"
     log_size[k]=$(stat -c %s "$logs/replica-$k.log")
     # shellcheck disable=SC2086 # IM_REPLICA_ARGS is a list of flags
-    launch "replica-$k" "$logs/replica-$k.log" node "$repo/dist/entries/node.js" \
+    launch "replica-$k" "$logs/replica-$k.log" node $node_flags "$repo/dist/entries/node.js" \
       "${tcp_ports[k - 1]}" "$IM_BLOCK_DURATION" "$IM_TIMEOUT" \
       --host 127.0.0.1 --http-port "${http_ports[k - 1]}" --metrics-port "${metrics_ports[k - 1]}" \
       --redis "redis://127.0.0.1:$IM_REDIS_PORT" --trust-proxy 127.0.0.1/32 \

@@ -216,6 +216,7 @@ export async function startServer(root: string, node: string, redisUrl: string, 
     const tcpPort = await freePort();
     const httpPort = await freePort();
     const args = [
+      ...serverNodeFlags(root),
       serverEntry(root),
       String(tcpPort), '60', String(timeoutSeconds),
       '--host', '127.0.0.1', '--http-port', String(httpPort), '--redis', redisUrl, '--credentials', credentials,
@@ -240,6 +241,16 @@ export async function startServer(root: string, node: string, redisUrl: string, 
 export function serverEntry(root: string): string {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin?: { server?: string } };
   return pkg.bin?.server ?? join('dist', 'entries', 'node.js');
+}
+
+/**
+ * The V8 flags the checkout's production start passes to node
+ * (package.json `config.nodeFlags`, as `npm start` and deploy/ use them):
+ * each checkout is measured as it would run.
+ */
+export function serverNodeFlags(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { config?: { nodeFlags?: string } };
+  return (pkg.config?.nodeFlags ?? '').split(/\s+/).filter(Boolean);
 }
 
 /**

@@ -160,7 +160,9 @@ describe('deploy/one-machine.sh: Redis, three replicas and HAProxy on one machin
     // The replicas run the built server, started as the systemd unit starts it.
     for (const { name, pid } of now.filter((r) => r.name.startsWith('replica-'))) {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      expect(argv[1], name).toBe(join(root, 'dist', 'entries', 'node.js'));
+      // node, the V8 flags npm start passes (package.json config.nodeFlags), the built entry.
+      const flags = String(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).config.nodeFlags).split(' ');
+      expect(argv.slice(1, flags.length + 2), name).toEqual([...flags, join(root, 'dist', 'entries', 'node.js')]);
     }
     expect(out).toContain(`LB=https://127.0.0.1:${httpsPort} CA=${join(run, 'ca.pem')}`);
     expect(out).toContain(`T=$(curl -s --cacert "$CA" $LB/login -d '{"username":"yoda","password":"wise"}'`);
