@@ -9,8 +9,8 @@ import type { Wakeups } from './wakeups.js';
 export type Wake = { kind: 'inbox'; event: StoredEvent } | { kind: 'lobby'; event: StoredEvent } | { kind: 'resync' };
 export type WakeHandler = (wake: Wake) => void;
 
-/** The shortest time between two rounds of lobby events (see Live.scheduleLobby). */
-export const lobbyWindowMs = 20;
+/** How long presence events wait for others to go with them (see Live.scheduleLobby). */
+export const presenceWindowMs = 25;
 
 interface Watched {
   listeners: Set<WakeHandler>;
@@ -36,7 +36,8 @@ export class Live implements Wakeups {
   /** Lobby events received and not yet passed to the listeners. */
   private pendingLobby: StoredEvent[] = [];
   private lobbyFlush: NodeJS.Timeout | NodeJS.Immediate | null = null;
-  private lastLobbyFlush = 0;
+  /** The round scheduled goes at once (setImmediate), not at the end of a window. */
+  private lobbyFlushNow = false;
 
   constructor(
     private readonly state: State,
@@ -60,7 +61,7 @@ export class Live implements Wakeups {
     state.onLobby((event) => {
       this.lobby.push(event);
       this.pendingLobby.push(event);
-      this.scheduleLobby();
+      this.scheduleLobby(event);
     });
     state.onResync(() => {
       this.lobby.reset();
@@ -125,26 +126,27 @@ export class Live implements Wakeups {
   }
 
   /**
-   * Lobby events go out in rounds, at most one per `lobbyWindowMs`: the
-   * first after a quiet spell right after the read that brought it (so a
-   * lone broadcast waits for nothing), those that follow within the window
-   * together at its end. A round is one pass over the listeners in one tick,
-   * so a TCP session gets its round's lines in one write, and a parked
-   * long-poll answers once per round. A login storm otherwise costs one
-   * write per online session per login: measured, the write system calls
-   * were over half of a replica's CPU at 2,000 online (bench/README.md).
+   * Lobby events go out in rounds. A round is one pass over the listeners in
+   * one tick, so a TCP session gets its round's lines in one write, and a
+   * parked long-poll answers once per round. A broadcast goes at once (with
+   * whatever came in the same read, and any presence waiting); presence
+   * waits up to `presenceWindowMs` for company. Every login and logout is a
+   * presence line to every online session: one write each per login cost
+   * over half of a replica's CPU at 2,000 online (bench/README.md), while a
+   * round writes the logins of its window at once.
    */
-  private scheduleLobby(): void {
-    if (this.lobbyFlush) return;
-    const wait = this.lastLobbyFlush + lobbyWindowMs - Date.now();
+  private scheduleLobby(event: StoredEvent): void {
+    const urgent = event.kind !== 'presence';
+    if (this.lobbyFlush && (!urgent || this.lobbyFlushNow)) return;
+    if (this.lobbyFlush) clearTimeout(this.lobbyFlush as NodeJS.Timeout);
     const flush = () => {
       this.lobbyFlush = null;
-      this.lastLobbyFlush = Date.now();
       const events = this.pendingLobby;
       this.pendingLobby = [];
-      for (const event of events) this.wakeAll({ kind: 'lobby', event });
+      for (const pending of events) this.wakeAll({ kind: 'lobby', event: pending });
     };
-    this.lobbyFlush = wait > 0 ? setTimeout(flush, wait) : setImmediate(flush);
+    this.lobbyFlushNow = urgent;
+    this.lobbyFlush = urgent ? setImmediate(flush) : setTimeout(flush, presenceWindowMs);
   }
 
   /** Wakes every listener: a lobby event, missed wake-ups, or parked long-polls to answer at shutdown. */
