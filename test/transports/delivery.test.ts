@@ -4,6 +4,7 @@ import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { startTestReplica } from '../support/replica.js';
 import { socketBufferBytes } from '../../transports/tcp/server.js';
 import { TcpClient } from '../support/tcp-client.js';
+import { fillSocket as fillSocketOf, floodBody, sendNumbered as sendNumberedTo } from '../support/flood.js';
 
 /**
  * The delivery model (ARCHITECTURE.md): a session reads two streams, its
@@ -163,31 +164,9 @@ describe('gaps', () => {
 });
 
 describe('bounded memory', () => {
-  const body = 'x'.repeat(900);
-
-  /** Sends `count` numbered messages from `from` to `to`, pipelined, and waits for every reply. */
-  async function sendNumbered(from: TcpClient, to: string, first: number, count: number): Promise<void> {
-    const replies = () => from.received.filter((m) => m.type === 'reply' && m.cmd === 'message');
-    const before = replies().length;
-    for (let k = 0; k < count; k++) from.send(`message ${to} ${first + k} ${body}`);
-    await vi.waitFor(() => expect(replies().length).toBe(before + count), { timeout: 30_000, interval: 20 });
-    expect(replies().slice(before).every((r) => r.ok === true)).toBe(true);
-  }
-
-  /**
-   * Sends messages to a client that does not read until the kernel's socket
-   * buffers (tens of MB on loopback) are full and the server holds output
-   * for it; returns how many.
-   */
-  async function fillSocket(from: TcpClient, to: string): Promise<number> {
-    let sent = 0;
-    while (t.replica.tcpStats().outputBytes === 0) {
-      if (sent >= 80_000) throw new Error('the socket never filled');
-      await sendNumbered(from, to, sent, 1000);
-      sent += 1000;
-    }
-    return sent;
-  }
+  const sendNumbered = (from: TcpClient, to: string, first: number, count: number) => sendNumberedTo(from, to, first, count);
+  const fillSocket = (from: TcpClient, to: string) => fillSocketOf(t.replica, from, to);
+  const body = floodBody;
 
   it('a TCP client that never reads holds about a socket buffer on the server, and later gets everything once, in order', async () => {
     const reader = await tcpLogin('hans', 'falcon');

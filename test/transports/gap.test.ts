@@ -3,6 +3,7 @@ import { openState } from '../../state/connect.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { startTestReplica } from '../support/replica.js';
 import { TcpClient } from '../support/tcp-client.js';
+import { fillSocket, numberOf, sendNumbered } from '../support/flood.js';
 
 /**
  * A gap on a live stream (SPEC section 4: a gap is reported, never skipped
@@ -13,7 +14,6 @@ import { TcpClient } from '../support/tcp-client.js';
 
 const gapText = 'Some earlier events were missed: the server no longer keeps them';
 const backlog = 100;
-const body = 'x'.repeat(900);
 const WAIT = { timeout: 30_000, interval: 20 };
 
 type Replica = Awaited<ReturnType<typeof startTestReplica>>;
@@ -51,32 +51,18 @@ async function tcpLogin(user: string, password: string) {
   return { client, token: String(reply.token) };
 }
 
-/** Sends numbered messages from `from` to `to`, pipelined, and waits for every reply. */
-async function sendNumbered(from: TcpClient, to: string, first: number, count: number): Promise<void> {
-  const replies = () => from.received.filter((m) => m.type === 'reply' && m.cmd === 'message');
-  const before = replies().length;
-  for (let k = 0; k < count; k++) from.send(`message ${to} ${first + k} ${body}`);
-  await vi.waitFor(() => expect(replies().length).toBe(before + count), WAIT);
-  expect(replies().slice(before).every((r) => r.ok === true)).toBe(true);
-}
-
 /**
- * Sends to a reader that does not read until its socket is full (the server
- * holds output for it), then `backlog` times three more, so events the
- * reader never got are trimmed away. Returns how many were sent.
+ * Fills the reader's socket (the replica holds output for it), then sends
+ * `backlog` times three more, so events the reader never got are trimmed
+ * away. Returns how many were sent.
  */
 async function overflow(from: TcpClient, to: string): Promise<number> {
-  let sent = 0;
-  while (t.replica.tcpStats().outputBytes === 0) {
-    if (sent >= 80_000) throw new Error('the socket never filled');
-    await sendNumbered(from, to, sent, 1000);
-    sent += 1000;
-  }
+  const sent = await fillSocket(t.replica, from, to);
   await sendNumbered(from, to, sent, backlog * 3);
   return sent + backlog * 3;
 }
 
-const number = (m: Record<string, unknown>) => Number(String(m.body).split(' ')[0]);
+const number = numberOf;
 
 /** The events a client read that matter here: numbered messages and gaps, in order. */
 const stream = (c: TcpClient) => c.received.filter((m) => m.type === 'message' || m.type === 'gap');
