@@ -103,12 +103,12 @@ async function serverDir(root: string, options: Options, snapshots: Map<string, 
   return built;
 }
 
-async function runAll(p: Plan, options: Options, snapshots: Map<string, string>): Promise<Run> {
+async function runAll(p: Plan, options: Options, snapshots: Map<string, string>, profileDir: string): Promise<Run> {
   const started = new Date();
   const scenarios: ScenarioResult[] = [];
   try {
     const dir = await serverDir(p.root, options, snapshots);
-    const ctx: ScenarioContext = { options, serverRoot: dir, serverNode: p.node, runId: randomBytes(4).toString('hex'), earlier: new Map() };
+    const ctx: ScenarioContext = { options, serverRoot: dir, serverNode: p.node, runId: randomBytes(4).toString('hex'), profileDir, earlier: new Map() };
     progress(`${p.label}: the server runs on ${p.node} (node ${p.nodeVersion})`);
     await runScenarios(p.label, ctx, scenarios);
   } finally {
@@ -167,7 +167,7 @@ async function runPeers(installs: PeerInstall[], options: Options): Promise<Peer
     const started = new Date();
     const ran = { command: '', config: '' };
     progress(`${label}: scenario 1 over XMPP`);
-    const ctx: ScenarioContext = { options, serverRoot: '', serverNode: '', runId: randomBytes(4).toString('hex'), earlier: new Map() };
+    const ctx: ScenarioContext = { options, serverRoot: '', serverNode: '', runId: randomBytes(4).toString('hex'), profileDir: '', earlier: new Map() };
     let result: ScenarioResult;
     try {
       result = await peerDirectMessages(ctx, install, ran);
@@ -277,19 +277,20 @@ async function main(): Promise<number> {
   labelRuns(plans);
   const started = new Date();
   const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
+  const date = started.toISOString().slice(0, 10);
+  const shortCommit = plans[0].commit.slice(0, 7) || 'unknown';
+  let out = options.out ? (isAbsolute(options.out) ? options.out : resolve(options.out)) : join(REPO, 'bench', 'results', `${date}-${shortCommit}`);
+  if (!options.out) for (let n = 2; existsSync(out); n++) out = join(REPO, 'bench', 'results', `${date}-${shortCommit}-${n}`);
   const snapshots = new Map<string, string>();
   const runs: Run[] = [];
   let peers: PeerRun[] = [];
   try {
-    for (const p of plans) runs.push(await runAll(p, options, snapshots));
+    for (const p of plans) runs.push(await runAll(p, options, snapshots, options.profile ? join(out, 'profiles', p.label) : ''));
     if (installs.length) peers = await runPeers(installs, options);
   } finally {
     for (const dir of snapshots.values()) rmSync(dir, { recursive: true, force: true });
   }
 
-  const date = started.toISOString().slice(0, 10);
-  let out = options.out ? (isAbsolute(options.out) ? options.out : resolve(options.out)) : join(REPO, 'bench', 'results', `${date}-${runs[0].shortCommit || 'unknown'}`);
-  if (!options.out) for (let n = 2; existsSync(out); n++) out = join(REPO, 'bench', 'results', `${date}-${runs[0].shortCommit || 'unknown'}-${n}`);
   mkdirSync(out, { recursive: true });
   const cpuList = cpus();
   const results: Results = {

@@ -36,6 +36,8 @@ export interface EnvironmentOptions {
   drivers: number;
   runId: string;
   timeoutSeconds: number;
+  /** Where the server writes a CPU profile when it exits ('' = none). */
+  profileDir: string;
 }
 
 /**
@@ -56,7 +58,7 @@ export async function withEnvironment<T>(options: EnvironmentOptions, body: (env
     admin = new Redis(redis.url, { maxRetriesPerRequest: 1, lazyConnect: false });
     progress(`  redis-server pid ${redis.pid} on port ${redis.port}; creating ${options.users.length} users`);
     await createUsers(admin, options.users);
-    server = await startServer(options.serverRoot, options.serverNode, redis.url, credentials, options.timeoutSeconds);
+    server = await startServer(options.serverRoot, options.serverNode, redis.url, credentials, options.timeoutSeconds, options.profileDir);
     progress(`  server pid ${server.pid} on TCP ${server.tcpPort}, HTTP ${server.httpPort}`);
     const target: Target = { host: '127.0.0.1', tcpPort: server.tcpPort, httpPort: server.httpPort };
     await Promise.all(drivers.map((d) => d.init(target, options.runId)));
@@ -74,7 +76,8 @@ export async function withEnvironment<T>(options: EnvironmentOptions, body: (env
     });
   } finally {
     for (const d of drivers) await d.stop();
-    if (server) await server.stop();
+    // A profiled server writes its profile as it exits, which takes seconds after a long run.
+    if (server) await server.stop(options.profileDir ? 60_000 : undefined);
     admin?.disconnect();
     if (redis) await redis.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -16,6 +16,8 @@ export interface Options {
   render: string;
   /** Real XMPP servers that scenario 1 also runs against, in the same sitting (bench/runner/peers.ts). */
   peers: PeerName[];
+  /** Write a CPU profile of every server process (node --cpu-prof) under <out>/profiles. */
+  profile: boolean;
   /** Server inactivity timeout (s): long, so nobody is logged out mid-run. */
   timeout: number;
   maxPerDriver: number;
@@ -87,6 +89,7 @@ const flags: Flag[] = [
   { flag: '--smoke', key: 'smoke', kind: 'bool', help: 'tiny sizes: checks that the bench works, in seconds; its figures mean nothing' },
   { flag: '--render', key: 'render', kind: 'text', help: 'write summary.md and the plots again from DIR/results.json, running nothing' },
   { flag: '--peers', key: 'peers', kind: 'names', choices: PEER_NAMES, value: 'A,B', help: `also run scenario 1 against real XMPP servers, e.g. ejabberd,prosody (Debian's; installed with apt-get when missing)` },
+  { flag: '--profile', key: 'profile', kind: 'bool', help: 'write a CPU profile of each server process to <out>/profiles (node --cpu-prof; open in Chrome DevTools or speedscope)' },
   { flag: '--timeout', key: 'timeout', kind: 'int', help: 'server inactivity timeout in seconds (86400)' },
   { flag: '--max-per-driver', key: 'maxPerDriver', kind: 'int', help: 'connections per driver process; more drivers are started beyond it (8000)' },
   { flag: '--users', key: 'users', kind: 'int', help: '1, 2: users sending to each other (100)' },
@@ -131,6 +134,7 @@ export function defaults(repoRoot: string): Options {
     smoke: false,
     render: '',
     peers: [],
+    profile: false,
     timeout: 86400,
     maxPerDriver: 8000,
     users: 100,

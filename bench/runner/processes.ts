@@ -210,13 +210,14 @@ export function nodeVersion(path: string): string {
  * comparison), limits that would throttle a benchmark off, a long inactivity
  * timeout so nobody is logged out mid-run.
  */
-export async function startServer(root: string, node: string, redisUrl: string, credentials: string, timeoutSeconds: number): Promise<ServerProcess> {
+export async function startServer(root: string, node: string, redisUrl: string, credentials: string, timeoutSeconds: number, profileDir = ''): Promise<ServerProcess> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const tcpPort = await freePort();
     const httpPort = await freePort();
     const args = [
       ...serverNodeFlags(root),
+      ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
       serverEntry(root),
       String(tcpPort), '60', String(timeoutSeconds),
       '--host', '127.0.0.1', '--http-port', String(httpPort), '--redis', redisUrl, '--credentials', credentials,

@@ -3,7 +3,7 @@ import { driversFor, withEnvironment, type Environment } from '../environment.js
 import { mib, summarize } from '../figures.js';
 import { progress } from '../progress.js';
 import { memory, round } from '../redis-stats.js';
-import type { ScenarioContext, ScenarioResult } from '../scenario.js';
+import { serverOf, type ScenarioContext, type ScenarioResult } from '../scenario.js';
 import { PASSWORD, userNames } from '../users.js';
 
 export interface CapacityPoint {
@@ -59,7 +59,7 @@ export async function capacity(ctx: ScenarioContext): Promise<ScenarioResult> {
     figures: { curve },
     durationS: 0,
   };
-  await withEnvironment({ serverRoot: ctx.serverRoot, serverNode: ctx.serverNode, users: [...probes, ...tcpUsers, ...httpUsers], drivers: driverCount, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
+  await withEnvironment({ ...serverOf(ctx), users: [...probes, ...tcpUsers, ...httpUsers], drivers: driverCount, timeoutSeconds: o.timeout }, async (env) => {
     const left = () => Math.max(1000, deadline - Date.now());
     await new Promise((r) => setTimeout(r, o.smoke ? 100 : 1000));
     const idle = env.serverSample();

@@ -2,7 +2,7 @@ import { driversFor, withEnvironment } from '../environment.js';
 import { addVerification, emptyVerification, summarizeUs, type LatencySummary } from '../figures.js';
 import { progress } from '../progress.js';
 import { round } from '../redis-stats.js';
-import type { ScenarioContext, ScenarioResult } from '../scenario.js';
+import { serverOf, type ScenarioContext, type ScenarioResult } from '../scenario.js';
 import { PASSWORD, userNames } from '../users.js';
 import { broadcastOnce, broadcastVerification, presenceSettled, type BroadcastFigures } from './logins.js';
 
@@ -40,7 +40,7 @@ export async function fanout(ctx: ScenarioContext): Promise<ScenarioResult> {
     durationS: 0,
   };
   const left = () => Math.max(5000, deadline - Date.now());
-  await withEnvironment({ serverRoot: ctx.serverRoot, serverNode: ctx.serverNode, users, drivers: driverCount, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
+  await withEnvironment({ ...serverOf(ctx), users, drivers: driverCount, timeoutSeconds: o.timeout }, async (env) => {
     const counts = new Array<number>(driverCount).fill(0);
     let online = 0;
     for (const size of o.fanout) {

@@ -4,7 +4,7 @@ import { driversFor, withEnvironment, type Environment } from '../environment.js
 import { addVerification, emptyVerification, mib, summarizeUs, type LatencySummary } from '../figures.js';
 import { progress } from '../progress.js';
 import { commandCalls, commandDelta, perOperation, round, type CommandDelta } from '../redis-stats.js';
-import type { ScenarioContext, ScenarioResult } from '../scenario.js';
+import { serverOf, type ScenarioContext, type ScenarioResult } from '../scenario.js';
 import { PASSWORD, userNames } from '../users.js';
 
 export interface LoginStep {
@@ -105,7 +105,7 @@ export async function logins(ctx: ScenarioContext): Promise<ScenarioResult> {
     durationS: 0,
   };
   const left = () => deadline - Date.now();
-  await withEnvironment({ serverRoot: ctx.serverRoot, serverNode: ctx.serverNode, users, drivers: driverCount, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
+  await withEnvironment({ ...serverOf(ctx), users, drivers: driverCount, timeoutSeconds: o.timeout }, async (env) => {
     const counts = new Array<number>(driverCount).fill(0);
     let online = 0;
     let expectedPresence = 0;

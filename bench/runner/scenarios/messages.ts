@@ -6,7 +6,7 @@ import { peerTitle, withPeer, type PeerInstall } from '../peers.js';
 import { cpuShare, machineSample, sample } from '../processes.js';
 import { progress } from '../progress.js';
 import { round } from '../redis-stats.js';
-import type { ScenarioContext, ScenarioResult } from '../scenario.js';
+import { serverOf, type ScenarioContext, type ScenarioResult } from '../scenario.js';
 import { PASSWORD, userNames } from '../users.js';
 
 export interface PhaseFigures {
@@ -139,7 +139,7 @@ export async function directMessages(ctx: ScenarioContext, transport: 'tcp' | 'h
   const started = Date.now();
   const users = userNames(transport === 'tcp' ? 'dm_t' : 'dm_h', 0, o.users);
   const result = newResult(scenario, `Direct messages over ${transport === 'tcp' ? 'TCP' : 'HTTP long-poll'}`, o);
-  await withEnvironment({ serverRoot: ctx.serverRoot, serverNode: ctx.serverNode, users, drivers: 1, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
+  await withEnvironment({ ...serverOf(ctx), users, drivers: 1, timeoutSeconds: o.timeout }, async (env) => {
     await directLoad(env, transport, users, o, result);
   });
   result.durationS = Math.round((Date.now() - started) / 1000);

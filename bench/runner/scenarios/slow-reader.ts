@@ -3,7 +3,7 @@ import { withEnvironment } from '../environment.js';
 import { addVerification, emptyVerification, mib, summarize, troubles } from '../figures.js';
 import { progress } from '../progress.js';
 import { round } from '../redis-stats.js';
-import type { ScenarioContext, ScenarioResult } from '../scenario.js';
+import { serverOf, type ScenarioContext, type ScenarioResult } from '../scenario.js';
 import { PASSWORD, userNames } from '../users.js';
 
 /**
@@ -30,7 +30,7 @@ export async function slowReader(ctx: ScenarioContext): Promise<ScenarioResult> 
     figures: {},
     durationS: 0,
   };
-  await withEnvironment({ serverRoot: ctx.serverRoot, serverNode: ctx.serverNode, users, drivers: 1, runId: ctx.runId, timeoutSeconds: o.timeout }, async (env) => {
+  await withEnvironment({ ...serverOf(ctx), users, drivers: 1, timeoutSeconds: o.timeout }, async (env) => {
     const [driver] = env.drivers;
     const login = await driver.call('login', { transport: 'tcp', users, password: PASSWORD, concurrency: 8, deadlineMs: 60_000, parseAll: true }, 90_000);
     if (login.ok < users.length) throw new Error(`only ${login.ok} of ${users.length} users logged in: ${JSON.stringify(login.refused)}`);
