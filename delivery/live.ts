@@ -11,6 +11,10 @@ export type WakeHandler = (wake: Wake) => void;
 
 /** How long presence events wait for others to go with them (see Live.scheduleLobby). */
 export const presenceWindowMs = 25;
+/** Presence rounds are at least this many times the last round's cost apart (see Live.scheduleLobby). */
+export const roundSpacing = 3;
+/** Listeners a round wakes per turn of the event loop. */
+export const roundSlice = 256;
 
 interface Watched {
   listeners: Set<WakeHandler>;
@@ -35,9 +39,15 @@ export class Live implements Wakeups {
   readonly lobby: LobbyTail;
   /** Lobby events received and not yet passed to the listeners. */
   private pendingLobby: StoredEvent[] = [];
+  /** A broadcast (or other non-presence event) is among them: the next round goes at once. */
+  private pendingUrgent = false;
   private lobbyFlush: NodeJS.Timeout | NodeJS.Immediate | null = null;
   /** The round scheduled goes at once (setImmediate), not at the end of a window. */
   private lobbyFlushNow = false;
+  /** The events of the round being passed out, while it spans turns of the event loop; null between rounds. */
+  private round: StoredEvent[] | null = null;
+  /** What the last round cost this process, in milliseconds: it spaces the presence rounds. */
+  private lastRoundMs = 0;
 
   constructor(
     private readonly state: State,
@@ -54,6 +64,7 @@ export class Live implements Wakeups {
         // (a session_end would otherwise end a stream before the logout of
         // another user announced earlier). The round passes them on again;
         // a listener skips what it has.
+        if (this.round) for (const lobbyEvent of this.round) listener({ kind: 'lobby', event: lobbyEvent });
         for (const lobbyEvent of this.pendingLobby) listener({ kind: 'lobby', event: lobbyEvent });
         listener({ kind: 'inbox', event });
       }
@@ -61,7 +72,8 @@ export class Live implements Wakeups {
     state.onLobby((event) => {
       this.lobby.push(event);
       this.pendingLobby.push(event);
-      this.scheduleLobby(event);
+      if (event.kind !== 'presence') this.pendingUrgent = true;
+      this.scheduleLobby();
     });
     state.onResync(() => {
       this.lobby.reset();
@@ -126,27 +138,67 @@ export class Live implements Wakeups {
   }
 
   /**
-   * Lobby events go out in rounds. A round is one pass over the listeners in
-   * one tick, so a TCP session gets its round's lines in one write, and a
-   * parked long-poll answers once per round. A broadcast goes at once (with
-   * whatever came in the same read, and any presence waiting); presence
-   * waits up to `presenceWindowMs` for company. Every login and logout is a
-   * presence line to every online session: one write each per login cost
-   * over half of a replica's CPU at 2,000 online (bench/README.md), while a
-   * round writes the logins of its window at once.
+   * Lobby events go out in rounds. A round passes its events to every
+   * listener, each listener's in one synchronous call, so a TCP session
+   * writes a round's lines at once and a parked long-poll answers once per
+   * round. A broadcast goes at once (with whatever came in the same read,
+   * and any presence waiting); presence waits for company, `presenceWindowMs`
+   * or `roundSpacing` times what the last round cost if that is longer, so
+   * presence rounds never take more than about a quarter of the replica's
+   * time however many sessions are online: the logins of a longer window
+   * share one round. A round wakes `roundSlice` listeners per turn of the
+   * event loop, so commands (a login among them) run between its slices
+   * instead of waiting behind thousands of writes. Every login and logout is
+   * a presence line to every online session (one write each); bench/README.md
+   * has the measurements.
    */
-  private scheduleLobby(event: StoredEvent): void {
-    const urgent = event.kind !== 'presence';
+  private scheduleLobby(): void {
+    if (this.round || this.pendingLobby.length === 0) return;
+    const urgent = this.pendingUrgent;
     if (this.lobbyFlush && (!urgent || this.lobbyFlushNow)) return;
     if (this.lobbyFlush) clearTimeout(this.lobbyFlush as NodeJS.Timeout);
-    const flush = () => {
+    const start = () => {
       this.lobbyFlush = null;
-      const events = this.pendingLobby;
-      this.pendingLobby = [];
-      for (const pending of events) this.wakeAll({ kind: 'lobby', event: pending });
+      this.startRound();
     };
     this.lobbyFlushNow = urgent;
-    this.lobbyFlush = urgent ? setImmediate(flush) : setTimeout(flush, presenceWindowMs);
+    this.lobbyFlush = urgent ? setImmediate(start) : setTimeout(start, Math.max(presenceWindowMs, roundSpacing * this.lastRoundMs));
+  }
+
+  private startRound(): void {
+    const events = this.pendingLobby;
+    this.pendingLobby = [];
+    this.pendingUrgent = false;
+    this.round = events;
+    this.lastRoundMs = 0;
+    const entries = this.watched.values();
+    const wakes: Wake[] = events.map((event) => ({ kind: 'lobby', event }));
+    const slice = () => {
+      const started = performance.now();
+      let woken = 0;
+      let next = entries.next();
+      while (!next.done) {
+        // A Set may lose members while iterated (a listener that stops itself): safe.
+        for (const listener of next.value.listeners) {
+          for (const wake of wakes) listener(wake);
+          woken++;
+        }
+        if (woken >= roundSlice) break;
+        next = entries.next();
+      }
+      const more = !next.done;
+      // Measured after the sockets' corked writes, which leave on the next tick queue before this.
+      process.nextTick(() => {
+        this.lastRoundMs += performance.now() - started;
+        if (more) {
+          setImmediate(slice);
+          return;
+        }
+        this.round = null;
+        this.scheduleLobby();
+      });
+    };
+    slice();
   }
 
   /** Wakes every listener: a lobby event, missed wake-ups, or parked long-polls to answer at shutdown. */

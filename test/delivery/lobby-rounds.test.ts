@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { Live, presenceWindowMs, type Wake } from '../../delivery/live.js';
+import { Live, presenceWindowMs, roundSlice, roundSpacing, type Wake } from '../../delivery/live.js';
 import type { State, StoredEvent } from '../../state/index.js';
 
 /**
@@ -107,4 +107,76 @@ describe('lobby events reach listeners in rounds', () => {
     // The round still passes event 2 to everyone (yoda skips it: his stream has it).
     await vi.waitFor(() => expect(seen).toEqual(['lobby:2', 'inbox:7', 'lobby:2', 'luke lobby:2']), { timeout: 5000, interval: 1 });
   });
+
+  it('a round over more listeners than a slice spans turns of the event loop, and other work runs between its slices', async () => {
+    const { state, publish } = fakeState();
+    const live = new Live(state, 0, 64);
+    await live.start();
+    const users = roundSlice * 2 + 10;
+    const got = new Map<number, number[]>();
+    const order: string[] = [];
+    for (let u = 0; u < users; u++) {
+      got.set(u, []);
+      await live.listen(`user${u}`, (wake) => {
+        if (wake.kind !== 'lobby') return;
+        got.get(u)!.push(wake.event.id);
+        if (order.at(-1) !== 'round') order.push('round');
+      });
+    }
+    publish(1);
+    publish(2, 'broadcast');
+    // Work that comes in while the round is out: it runs before the round ends.
+    setImmediate(() => order.push('other'));
+    await vi.waitFor(() => expect([...got.values()].every((ids) => ids.length === 2)).toBe(true), { timeout: 5000, interval: 1 });
+    for (const ids of got.values()) expect(ids).toEqual([1, 2]);
+    expect(order.indexOf('other')).toBeGreaterThan(0);
+    expect(order.lastIndexOf('round')).toBeGreaterThan(order.indexOf('other'));
+  });
+
+  it('an inbox event for a listener the round in progress has not reached yet comes after the round\'s events', async () => {
+    const { state, publish, inbox } = fakeState();
+    const live = new Live(state, 0, 64);
+    await live.start();
+    const seen = new Map<string, string[]>();
+    for (let u = 0; u < roundSlice + 5; u++) {
+      const user = `user${u}`;
+      seen.set(user, []);
+      await live.listen(user, (wake) => seen.get(user)!.push(wake.kind === 'resync' ? 'resync' : `${wake.kind}:${wake.event.id}`));
+    }
+    publish(1, 'broadcast');
+    // After the round's first slice, before its second: the last user is not reached yet.
+    await vi.waitFor(() => expect(seen.get('user0')).toEqual(['lobby:1']), { timeout: 5000, interval: 1 });
+    const last = `user${roundSlice + 4}`;
+    expect(seen.get(last)).toEqual([]);
+    inbox(last, 9);
+    expect(seen.get(last)).toEqual(['lobby:1', 'inbox:9']);
+    // The round reaches it too (its stream skips what it has).
+    await vi.waitFor(() => expect(seen.get(last)).toEqual(['lobby:1', 'inbox:9', 'lobby:1']), { timeout: 5000, interval: 1 });
+  });
+
+  it(`presence rounds are at least ${roundSpacing} times the last round's cost apart, so they never take the whole replica`, async () => {
+    const { state, publish } = fakeState();
+    const live = new Live(state, 0, 64);
+    await live.start();
+    const calls: { id: number; at: number }[] = [];
+    for (let u = 0; u < 40; u++) {
+      await live.listen(`user${u}`, (wake) => {
+        if (wake.kind !== 'lobby') return;
+        // Each wake-up costs a millisecond of this process's time, like thousands of socket writes would.
+        const until = performance.now() + 1;
+        while (performance.now() < until);
+        calls.push({ id: wake.event.id, at: performance.now() });
+      });
+    }
+    publish(1);
+    await vi.waitFor(() => expect(calls).toHaveLength(40), { timeout: 5000, interval: 1 });
+    const first = calls.filter((c) => c.id === 1);
+    const cost = first.at(-1)!.at - first[0].at;
+    expect(cost).toBeGreaterThan(30);
+    publish(2);
+    await vi.waitFor(() => expect(calls).toHaveLength(80), { timeout: 10_000, interval: 1 });
+    const second = calls.find((c) => c.id === 2)!;
+    expect(second.at - first.at(-1)!.at).toBeGreaterThanOrEqual(roundSpacing * cost);
+  });
 });
+
