@@ -14,7 +14,7 @@ export const presenceWindowMs = 25;
 /** Presence rounds are at least this many times the last round's cost apart (see Live.scheduleLobby). */
 export const roundSpacing = 3;
 /** Listeners a round wakes per turn of the event loop. */
-export const roundSlice = 256;
+export const roundSlice = 64;
 
 interface Watched {
   listeners: Set<WakeHandler>;
