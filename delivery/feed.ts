@@ -24,7 +24,7 @@ export interface FeedPage {
 }
 
 /** An event's line as its client gets it: its JSON with its id (the cursor after it) added, `{...,"id":"17-4"}`. */
-export function eventLine(json: string, cursor: Cursor): string {
+export function eventLine(json: string, cursor: Cursor | string): string {
   return `${json.slice(0, -1)},"id":"${cursor}"}`;
 }
 

@@ -1,5 +1,5 @@
 import type { Context } from '../handlers/types.js';
-import type { Cursor } from '../state/cursor.js';
+import { Cursor, cursorText } from '../state/cursor.js';
 import { endsSession, eventLine, readFeed, type OutEvent } from './feed.js';
 import type { Live, Wake } from './live.js';
 
@@ -33,14 +33,30 @@ export class SessionStream {
   /** The socket is full: wait for `resume`. */
   private full = false;
   private stopped = false;
+  /**
+   * The cursor, as its two positions: it moves on every event, and a Cursor
+   * made per event and kept until the next one outlives V8's young
+   * generation, so thousands of sessions under a wave of presence would
+   * fill the old generation with dead cursors.
+   */
+  private inbox: number;
+  private lobby: number;
 
   constructor(
     private readonly ctx: Context,
     private readonly live: Live,
     private readonly user: string,
-    public cursor: Cursor,
+    cursor: Cursor,
     private readonly sink: StreamSink,
-  ) {}
+  ) {
+    this.inbox = cursor.inbox;
+    this.lobby = cursor.lobby;
+  }
+
+  /** How far the session's client has been sent its events. */
+  get cursor(): Cursor {
+    return new Cursor(this.inbox, this.lobby);
+  }
 
   /** Subscribes, then catches up from the cursor (in that order, so nothing falls between). */
   async start(): Promise<void> {
@@ -71,19 +87,19 @@ export class SessionStream {
     const upToDate = !this.reading && !this.full;
     if (wake.kind === 'inbox') {
       const { event } = wake;
-      if (event.id <= this.cursor.inbox) return;
-      if (upToDate && !this.inboxBehind && event.id === this.cursor.inbox + 1) {
-        this.emit({ json: event.json, cursor: this.cursor.withInbox(event.id) }, endsSession(event));
+      if (event.id <= this.inbox) return;
+      if (upToDate && !this.inboxBehind && event.id === this.inbox + 1) {
+        this.inbox = event.id;
+        this.write(event.json, endsSession(event));
         return;
       }
       this.inboxBehind = true;
     } else if (wake.kind === 'lobby') {
       const { event } = wake;
-      if (event.id <= this.cursor.lobby) return;
-      if (upToDate && event.id === this.cursor.lobby + 1) {
-        const cursor = this.cursor.withLobby(event.id);
-        if (event.skip.includes(this.user)) this.cursor = cursor;
-        else this.emit({ json: event.json, cursor });
+      if (event.id <= this.lobby) return;
+      if (upToDate && event.id === this.lobby + 1) {
+        this.lobby = event.id;
+        if (!event.skip.includes(this.user)) this.write(event.json);
         return;
       }
     } else {
@@ -92,10 +108,16 @@ export class SessionStream {
     if (!this.full) void this.catchUp();
   }
 
-  /** Writes one event; false if the stream must pause (full socket, or it was the session's last). */
+  /** Writes one event read from the store; false if the stream must pause (full socket, or it was the session's last). */
   private emit(event: OutEvent, last = false): boolean {
-    this.cursor = event.cursor;
-    const accepted = this.sink.write(eventLine(event.json, event.cursor) + '\n');
+    this.inbox = event.cursor.inbox;
+    this.lobby = event.cursor.lobby;
+    return this.write(event.json, last);
+  }
+
+  /** Writes an event at the cursor as it now stands; false if the stream must pause. */
+  private write(json: string, last = false): boolean {
+    const accepted = this.sink.write(eventLine(json, cursorText(this.inbox, this.lobby)) + '\n');
     if (last) {
       this.stop();
       this.sink.ended();
@@ -128,7 +150,8 @@ export class SessionStream {
           this.inboxBehind = true;
           return;
         }
-        this.cursor = page.cursor;
+        this.inbox = page.cursor.inbox;
+        this.lobby = page.cursor.lobby;
         if (page.more) {
           this.inboxBehind = true;
           this.readAgain = true;

@@ -35,7 +35,7 @@ export class Cursor {
   }
 
   toString(): string {
-    return `${this.inbox}-${this.lobby}`;
+    return cursorText(this.inbox, this.lobby);
   }
 
   toJSON(): string {
@@ -44,6 +44,15 @@ export class Cursor {
 }
 
 const pattern = /^(\d{1,15})-(\d{1,15})$/;
+
+/**
+ * The text of the cursor at these positions, without making one: a session
+ * that moves its cursor on every event keeps the two numbers (see
+ * delivery/session-stream.ts).
+ */
+export function cursorText(inbox: number, lobby: number): string {
+  return `${inbox}-${lobby}`;
+}
 
 /** The cursor as clients see it. */
 export function formatCursor(c: Cursor): string {
