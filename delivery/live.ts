@@ -46,6 +46,8 @@ export class Live implements Wakeups {
   private lobbyFlushNow = false;
   /** The events of the round being passed out, while it spans turns of the event loop; null between rounds. */
   private round: StoredEvent[] | null = null;
+  /** A round is out, or its cost not yet taken: the next one waits. */
+  private rounding = false;
   /** What the last round cost this process, in milliseconds: it spaces the presence rounds. */
   private lastRoundMs = 0;
 
@@ -143,7 +145,8 @@ export class Live implements Wakeups {
    * writes a round's lines at once and a parked long-poll answers once per
    * round. A broadcast goes at once (with whatever came in the same read,
    * and any presence waiting); presence waits for company, `presenceWindowMs`
-   * or `roundSpacing` times what the last round cost if that is longer, so
+   * or `roundSpacing` times what the last round took (with the answers it
+   * set off) if that is longer, so
    * presence rounds never take more than about a quarter of the replica's
    * time however many sessions are online: the logins of a longer window
    * share one round. A round wakes `roundSlice` listeners per turn of the
@@ -153,7 +156,7 @@ export class Live implements Wakeups {
    * has the measurements.
    */
   private scheduleLobby(): void {
-    if (this.round || this.pendingLobby.length === 0) return;
+    if (this.rounding || this.pendingLobby.length === 0) return;
     const urgent = this.pendingUrgent;
     if (this.lobbyFlush && (!urgent || this.lobbyFlushNow)) return;
     if (this.lobbyFlush) clearTimeout(this.lobbyFlush as NodeJS.Timeout);
@@ -170,11 +173,11 @@ export class Live implements Wakeups {
     this.pendingLobby = [];
     this.pendingUrgent = false;
     this.round = events;
-    this.lastRoundMs = 0;
+    this.rounding = true;
     const entries = this.watched.values();
     const wakes: Wake[] = events.map((event) => ({ kind: 'lobby', event }));
+    const started = performance.now();
     const slice = () => {
-      const started = performance.now();
       let woken = 0;
       let next = entries.next();
       while (!next.done) {
@@ -186,15 +189,17 @@ export class Live implements Wakeups {
         if (woken >= roundSlice) break;
         next = entries.next();
       }
-      const more = !next.done;
-      // Measured after the sockets' corked writes, which leave on the next tick queue before this.
-      process.nextTick(() => {
-        this.lastRoundMs += performance.now() - started;
-        if (more) {
-          setImmediate(slice);
-          return;
-        }
-        this.round = null;
+      if (!next.done) {
+        setImmediate(slice);
+        return;
+      }
+      // Timed to the next turn: the sockets' writes and the long-polls'
+      // answers this round set off are done by then (and whatever else ran
+      // between the slices, so a busy replica spaces its rounds wider).
+      this.round = null;
+      setImmediate(() => {
+        this.lastRoundMs = performance.now() - started;
+        this.rounding = false;
         this.scheduleLobby();
       });
     };
