@@ -144,3 +144,13 @@ describe('docs/OPERATIONS.md against a running server', () => {
     }
   });
 });
+
+describe('deploy/: the V8 flags', () => {
+  it('the systemd unit starts node with the flags npm start passes (package.json config.nodeFlags)', () => {
+    const flags = String(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).config.nodeFlags);
+    const unit = readFileSync(join(root, 'deploy', 'systemd', 'im-replica@.service'), 'utf8');
+    const execStart = unit.split('\n').find((line) => line.startsWith('ExecStart='));
+    expect(flags).not.toBe('');
+    expect(execStart).toBe(`ExecStart=/usr/bin/node ${flags} /opt/im/dist/entries/node.js %i $IM_REPLICA_ARGS`);
+  });
+});
