@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect as connectTls, createSecureContext, createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { makePeerIdentity, type PeerIdentity } from '../../client/certificate.js';
+import { makePeerIdentity } from '../../client/certificate.js';
 
 /*
  * What a network between two command-line clients can do to their private
@@ -17,6 +17,14 @@ export interface Accept {
   port: number;
   token: string;
   fingerprint: string;
+}
+
+/** Something on loopback that the requester is sent to instead of the listener it was told of. */
+export interface StandIn {
+  port: number;
+  /** Learns what the server said: where the real listener is, and the token. */
+  take(accept: Accept): void;
+  close(): Promise<void>;
 }
 
 /** The TLS server name a requester sends for `token` (docs/CLI.md, the peer protocol): the first 128 bits of its SHA-256, in hex. */
@@ -46,38 +54,59 @@ function tie(a: Socket, b: Socket): void {
   }
 }
 
-/**
- * A hop on one client's way to the server that sends the client's
- * private_accept events to another port on loopback (`redirect` picks it):
- * what someone who can change the server's answers on an unprotected server
- * connection, or a stale address, does. The fingerprint is left as the
- * server sent it.
- */
-export class ServerPath {
-  /** The private_accept events as the server sent them. */
-  readonly accepts: Accept[] = [];
-  private readonly sockets = new Set<Socket>();
-  private server!: Server;
+/** Carries bytes both ways between two sockets, and ends both together. */
+function join(a: Socket, b: Socket): void {
+  tie(a, b);
+  a.pipe(b);
+  b.pipe(a);
+}
+
+/** A listener on loopback and the connections it holds, closed together. */
+abstract class LoopbackPiece {
   port = 0;
+  protected server!: Server;
+  protected readonly sockets = new Set<Socket>();
 
-  private constructor(private readonly redirect: (accept: Accept) => number) {}
+  protected async listenWith(server: Server): Promise<void> {
+    this.server = server;
+    this.port = await listen(server);
+  }
 
-  static async start(serverPort: number, redirect: (accept: Accept) => number): Promise<ServerPath> {
-    const path = new ServerPath(redirect);
-    path.server = createServer((client) => path.carry(client, connect(serverPort, '127.0.0.1')));
-    path.port = await listen(path.server);
-    return path;
+  /** Keeps `socket` until it closes, to close it with the stand-in. */
+  protected hold(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
   }
 
   close(): Promise<void> {
     return closeAll(this.server, this.sockets);
   }
+}
+
+/**
+ * A hop on one client's way to the server that sends the client's
+ * private_accept events to a stand-in on loopback instead:
+ * what someone who can change the server's answers on an unprotected server
+ * connection, or a stale address, does. The fingerprint is left as the
+ * server sent it.
+ */
+export class ServerPath extends LoopbackPiece {
+  /** The private_accept events as the server sent them. */
+  readonly accepts: Accept[] = [];
+
+  private constructor(private readonly standIn: StandIn) {
+    super();
+  }
+
+  static async start(serverPort: number, standIn: StandIn): Promise<ServerPath> {
+    const path = new ServerPath(standIn);
+    await path.listenWith(createServer((client) => path.carry(client, connect(serverPort, '127.0.0.1'))));
+    return path;
+  }
 
   private carry(client: Socket, upstream: Socket): void {
-    for (const socket of [client, upstream]) {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    }
+    this.hold(client);
+    this.hold(upstream);
     tie(client, upstream);
     client.pipe(upstream);
     let buffer = '';
@@ -92,7 +121,8 @@ export class ServerPath {
         if (object.type === 'private_accept') {
           const accept = object as unknown as Accept;
           this.accepts.push({ ...accept });
-          client.write(JSON.stringify({ ...object, host: '127.0.0.1', port: this.redirect(accept) }) + '\n');
+          this.standIn.take(accept);
+          client.write(JSON.stringify({ ...object, host: '127.0.0.1', port: this.standIn.port }) + '\n');
         } else {
           client.write(line + '\n');
         }
@@ -105,39 +135,34 @@ export class ServerPath {
  * A relay that only forwards: every byte from the requester to the
  * listener's real address and back, each direction kept for the test to read.
  */
-export class ForwardingRelay {
+export class ForwardingRelay extends LoopbackPiece implements StandIn {
   /** Where to forward to; set by the time the requester connects. */
-  target: { host: string; port: number } | null = null;
+  private target: Accept | null = null;
   private readonly chunks: Buffer[] = [];
-  private readonly sockets = new Set<Socket>();
-  private server!: Server;
-  port = 0;
 
   static async start(): Promise<ForwardingRelay> {
     const relay = new ForwardingRelay();
-    relay.server = createServer((requester) => {
-      const { host, port } = relay.target!;
-      const listener = connect(port, host);
-      for (const socket of [requester, listener]) {
-        relay.sockets.add(socket);
-        socket.on('close', () => relay.sockets.delete(socket));
-        socket.on('data', (chunk: Buffer) => relay.chunks.push(chunk));
-      }
-      tie(requester, listener);
-      requester.pipe(listener);
-      listener.pipe(requester);
-    });
-    relay.port = await listen(relay.server);
+    await relay.listenWith(
+      createServer((requester) => {
+        const { host, port } = relay.target!;
+        const listener = connect(port, host);
+        for (const socket of [requester, listener]) {
+          relay.hold(socket);
+          socket.on('data', (chunk: Buffer) => relay.chunks.push(chunk));
+        }
+        join(requester, listener);
+      }),
+    );
     return relay;
+  }
+
+  take(accept: Accept): void {
+    this.target = accept;
   }
 
   /** Every byte forwarded so far, both ways. */
   bytes(): Buffer {
     return Buffer.concat(this.chunks);
-  }
-
-  close(): Promise<void> {
-    return closeAll(this.server, this.sockets);
   }
 }
 
@@ -147,22 +172,18 @@ export class ForwardingRelay {
  * passes the requester's TLS server name on, the one thing it can), then
  * passes on whatever either side says: a third party on the path.
  */
-export class ImpostorRelay {
-  target: { host: string; port: number } | null = null;
+export class ImpostorRelay extends LoopbackPiece implements StandIn {
+  private target: Accept | null = null;
   /** What the requester sent it inside TLS. */
   fromRequester = '';
-  private readonly sockets = new Set<Socket>();
+  /** Connections on to the listener, each waiting for the requester whose hello started it. */
   private readonly waiting: TLSSocket[] = [];
-  private server!: Server;
-  port = 0;
-
-  private constructor(readonly identity: PeerIdentity) {}
 
   static async start(): Promise<ImpostorRelay> {
-    const relay = new ImpostorRelay(await makePeerIdentity());
-    const { key, cert } = relay.identity;
+    const relay = new ImpostorRelay();
+    const { key, cert } = await makePeerIdentity();
     const context = createSecureContext({ key, cert, minVersion: 'TLSv1.3' });
-    relay.server = createTlsServer({
+    const server = createTlsServer({
       key,
       cert,
       requestCert: true,
@@ -173,27 +194,25 @@ export class ImpostorRelay {
       SNICallback: (servername, done) => {
         const { host, port } = relay.target!;
         const upstream = connectTls({ host, port, key, cert, servername, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
-        relay.sockets.add(upstream);
+        relay.hold(upstream);
         upstream.on('error', () => upstream.destroy());
         relay.waiting.push(upstream);
         done(null, context);
       },
     });
-    relay.server.on('secureConnection', (requester: TLSSocket) => {
-      relay.sockets.add(requester);
+    server.on('secureConnection', (requester: TLSSocket) => {
+      relay.hold(requester);
       const upstream = relay.waiting.shift();
       if (!upstream) return void requester.destroy();
       requester.on('data', (chunk: Buffer) => (relay.fromRequester += chunk.toString()));
-      tie(requester, upstream);
-      requester.pipe(upstream);
-      upstream.pipe(requester);
+      join(requester, upstream);
     });
-    relay.port = await listen(relay.server);
+    await relay.listenWith(server);
     return relay;
   }
 
-  close(): Promise<void> {
-    return closeAll(this.server, this.sockets);
+  take(accept: Accept): void {
+    this.target = accept;
   }
 }
 
@@ -201,31 +220,28 @@ export class ImpostorRelay {
  * Answers in the listener's place with a certificate of its own, and
  * presents the right token (the test hands it over) in a welcome.
  */
-export class FakeListener {
-  token = '';
+export class FakeListener extends LoopbackPiece implements StandIn {
+  private token = '';
   /** What the requester sent it inside TLS. */
   fromRequester = '';
   /** How many requesters connected to it. */
   connections = 0;
-  private readonly sockets = new Set<Socket>();
-  private server!: Server;
-  port = 0;
 
   static async start(peerName: string): Promise<FakeListener> {
     const fake = new FakeListener();
     const { key, cert } = await makePeerIdentity();
-    fake.server = createTlsServer({ key, cert, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' }, (requester) => {
-      fake.sockets.add(requester);
+    const server = createTlsServer({ key, cert, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' }, (requester) => {
+      fake.hold(requester);
       requester.on('error', () => requester.destroy());
       requester.on('data', (chunk: Buffer) => (fake.fromRequester += chunk.toString()));
       requester.write(JSON.stringify({ type: 'welcome', from: peerName, token: fake.token }) + '\n');
     });
-    fake.server.on('connection', () => fake.connections++);
-    fake.port = await listen(fake.server);
+    server.on('connection', () => fake.connections++);
+    await fake.listenWith(server);
     return fake;
   }
 
-  close(): Promise<void> {
-    return closeAll(this.server, this.sockets);
+  take(accept: Accept): void {
+    this.token = accept.token;
   }
 }

@@ -4,7 +4,7 @@ import { makePeerIdentity, type PeerIdentity } from '../../client/certificate.js
 import { startServer, type RunningServer } from '../support/server.js';
 import { TcpClient } from '../support/tcp-client.js';
 import { loginCli, stopClients, type Cli } from './cli.js';
-import { FakeListener, ForwardingRelay, ImpostorRelay, peerLabel, ServerPath } from './peer-path.js';
+import { FakeListener, ForwardingRelay, ImpostorRelay, peerLabel, ServerPath, type StandIn } from './peer-path.js';
 
 /* Peer-to-peer private chat (SPEC section 5) between real client processes. */
 let server: RunningServer;
@@ -30,10 +30,15 @@ afterAll(async () => {
 });
 
 /** Asks for a private chat from `from` to `to` and has `to` answer yes. */
-async function startPrivate(from: Cli, to: Cli): Promise<void> {
+async function askPrivate(from: Cli, to: Cli): Promise<void> {
   from.type(`startprivate ${to.name}`);
   await to.waitForLine(`${from.name} would like to chat privately. Accept? (y/n)`);
   to.type('y');
+}
+
+/** askPrivate, and both sides say the chat started. */
+async function startPrivate(from: Cli, to: Cli): Promise<void> {
+  await askPrivate(from, to);
   await to.waitForLine(`Start private messaging with ${from.name}`);
   await from.waitForLine(`Start private messaging with ${to.name}`);
 }
@@ -339,26 +344,25 @@ describe('between the peers (SPEC section 5, point 5)', () => {
     await Promise.all(pieces.splice(0).map((piece) => piece.close()));
   });
 
-  /** yoda reaches the server through `path`; luke directly. yoda asks, luke says yes. */
-  async function ask(path: ServerPath): Promise<{ yoda: Cli; luke: Cli }> {
+  /**
+   * yoda reaches the server through a hop that sends him to `standIn` when
+   * luke accepts; luke reaches it directly. yoda asks, luke says yes.
+   */
+  async function ask(standIn: StandIn): Promise<{ yoda: Cli; luke: Cli; path: ServerPath }> {
+    const path = await ServerPath.start(server.tcpPort, standIn);
+    pieces.push(standIn, path);
     const yoda = await loginCli(path.port, 'yoda', 'wise');
     const luke = await loginCli(server.tcpPort, 'luke', 'sunrise');
-    yoda.type('startprivate luke');
-    await luke.waitForLine('yoda would like to chat privately. Accept? (y/n)');
-    luke.type('y');
-    return { yoda, luke };
+    await askPrivate(yoda, luke);
+    return { yoda, luke, path };
   }
 
   it('a relay that only forwards carries neither the private text nor the token: only TLS records', async () => {
     const relay = await ForwardingRelay.start();
-    const path = await ServerPath.start(server.tcpPort, (accept) => {
-      relay.target = accept;
-      return relay.port;
-    });
-    pieces.push(relay, path);
-    const { yoda, luke } = await ask(path);
+    const { yoda, luke, path } = await ask(relay);
     await luke.waitForLine('Start private messaging with yoda');
     await yoda.waitForLine('Start private messaging with luke');
+    // Through the relay, both ways.
     yoda.type('private luke The plans are in the droid');
     await luke.waitForLine('yoda(private): The plans are in the droid');
     luke.type('private yoda Understood, master');
@@ -378,12 +382,7 @@ describe('between the peers (SPEC section 5, point 5)', () => {
 
   it('a relay that answers with its own certificate is refused on both sides, and both users are told', async () => {
     const relay = await ImpostorRelay.start();
-    const path = await ServerPath.start(server.tcpPort, (accept) => {
-      relay.target = accept;
-      return relay.port;
-    });
-    pieces.push(relay, path);
-    const { yoda, luke } = await ask(path);
+    const { yoda, luke } = await ask(relay);
     await yoda.waitForLine(unverified('luke'));
     await luke.waitForLine(unverified('yoda'));
     // yoda hung up before saying anything: the relay never saw the token.
@@ -396,12 +395,7 @@ describe('between the peers (SPEC section 5, point 5)', () => {
 
   it('a listener that presents the right token but the wrong certificate is refused, and is sent nothing', async () => {
     const fake = await FakeListener.start('luke');
-    const path = await ServerPath.start(server.tcpPort, (accept) => {
-      fake.token = accept.token;
-      return fake.port;
-    });
-    pieces.push(fake, path);
-    const { yoda, luke } = await ask(path);
+    const { yoda, luke } = await ask(fake);
     await yoda.waitForLine(unverified('luke'));
     expect(fake.connections).toBe(1);
     expect(fake.fromRequester).toBe('');
