@@ -245,3 +245,14 @@ export class FakeListener extends LoopbackPiece implements StandIn {
     this.token = accept.token;
   }
 }
+
+/** Takes the requester's connection and closes it without a word: a listener over its cap does that. */
+export class HangUp extends LoopbackPiece implements StandIn {
+  static async start(): Promise<HangUp> {
+    const hangUp = new HangUp();
+    await hangUp.listenWith(createServer((requester) => requester.destroy()));
+    return hangUp;
+  }
+
+  take(): void {}
+}

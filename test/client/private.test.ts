@@ -4,7 +4,7 @@ import { makePeerIdentity, type PeerIdentity } from '../../client/certificate.js
 import { startServer, type RunningServer } from '../support/server.js';
 import { TcpClient } from '../support/tcp-client.js';
 import { loginCli, stopClients, type Cli } from './cli.js';
-import { FakeListener, ForwardingRelay, ImpostorRelay, peerLabel, ServerPath, type StandIn } from './peer-path.js';
+import { FakeListener, ForwardingRelay, HangUp, ImpostorRelay, peerLabel, ServerPath, type StandIn } from './peer-path.js';
 
 /* Peer-to-peer private chat (SPEC section 5) between real client processes. */
 let server: RunningServer;
@@ -389,6 +389,13 @@ describe('between the peers (SPEC section 5, point 5)', () => {
     expect(relay.fromRequester).toBe('');
     yoda.type('private luke Are you there?');
     await yoda.waitForLine('Error. Private messaging to luke not enabled');
+    expect(yoda.output()).not.toContain('Start private messaging');
+    expect(luke.output()).not.toContain('Start private messaging');
+  });
+
+  it('a listener that closes without answering: the requester says it could not connect', async () => {
+    const { yoda, luke } = await ask(await HangUp.start());
+    await yoda.waitForLine('Error. Could not connect to luke for private messaging');
     expect(yoda.output()).not.toContain('Start private messaging');
     expect(luke.output()).not.toContain('Start private messaging');
   });
