@@ -61,7 +61,9 @@ export class Commands {
       this.peers.accepting(from);
       await this.toServer(`acceptprivate ${from}`, (reply) => {
         decided(reply);
-        if (reply.ok && typeof reply.token === 'string') this.peers.expect(from, reply.token);
+        if (reply.ok && typeof reply.token === 'string' && typeof reply.fingerprint === 'string') {
+          this.peers.expect(from, reply.token, reply.fingerprint);
+        }
       });
       this.peers.answered(from);
     } else {

@@ -1,6 +1,7 @@
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { readJsonLines } from './json-lines.js';
+import type { PeerListener } from './peer.js';
 
 /** A reply of SPEC section 4: one per command line, in command order. */
 export interface Reply {
@@ -105,7 +106,8 @@ export class ServerLink {
   private cursor = '';
   /** Ids of the events passed on lately: a replay never shows one twice. */
   private readonly recent = new RecentIds(1024);
-  private peerPort = 0;
+  /** The peer listener advertised with `p2p`, again after every resume. */
+  private listener: PeerListener | null = null;
   /** The server ended the session (logout, timeout): never reconnect. */
   private ended = false;
   private closedByUs = false;
@@ -165,10 +167,18 @@ export class ServerLink {
     });
   }
 
-  /** Tells the server where the peer listener is; repeated after every resume. */
-  advertise(port: number): Promise<Outcome> {
-    this.peerPort = port;
-    return this.send(this.p2pLine());
+  /**
+   * The address this end of the server connection has: the one peers can
+   * most likely reach, where the peer listener binds.
+   */
+  get localAddress(): string {
+    return (this.socket?.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  }
+
+  /** Tells the server where the peer listener is and its certificate's fingerprint; repeated after every resume. */
+  advertise(listener: PeerListener): Promise<Outcome> {
+    this.listener = listener;
+    return this.send(this.p2pLine(listener));
   }
 
   /** Closes the connection for good (after logout, or on exit). */
@@ -186,10 +196,8 @@ export class ServerLink {
     this.startKeepalive();
   }
 
-  private p2pLine(): string {
-    // The address the server sees us on is the one peers can most likely reach.
-    const local = (this.socket?.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
-    return `p2p ${local} ${this.peerPort}`;
+  private p2pLine({ host, port, fingerprint }: PeerListener): string {
+    return `p2p ${host} ${port} ${fingerprint}`;
   }
 
   private write(request: Request): void {
@@ -338,8 +346,9 @@ export class ServerLink {
         settle,
       }),
     );
-    const advertised = this.peerPort
-      ? new Promise<Outcome>((settle) => this.write({ line: this.p2pLine(), onReply: () => undefined, settle }))
+    const { listener } = this;
+    const advertised = listener
+      ? new Promise<Outcome>((settle) => this.write({ line: this.p2pLine(listener), onReply: () => undefined, settle }))
       : Promise.resolve('answered');
     // The p2p line is written right behind the resume: if the resume fails,
     // it fails too and changes nothing.

@@ -106,7 +106,7 @@ async function main(): Promise<void> {
       } else if (text !== null) print(text);
       if (event.type === 'presence' && event.state === 'out') requests.remove(String(event.user));
       if (event.type === 'private_accept') {
-        peers.connect(String(event.peer), String(event.host), Number(event.port), String(event.token));
+        peers.connect(String(event.peer), String(event.host), Number(event.port), String(event.token), String(event.fingerprint));
       }
       if (event.type === 'session_end') {
         if (event.reason === 'shutdown') shuttingDown = true;
@@ -195,7 +195,7 @@ async function main(): Promise<void> {
     const login = await logIn(terminal, link);
     if ('exitCode' in login) return exit(login.exitCode);
     loggedIn = true;
-    void link.advertise(await peers.listen(login.user));
+    void link.advertise(await peers.listen(login.user, link.localAddress));
     if ((await runCommands()) === 'quit') return leave();
     // Lines typed while the client tried to resume are not commands of the new session.
     reportUnsent(terminal.discardTyped());

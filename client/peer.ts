@@ -1,20 +1,28 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { connect as connectTls, createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { makePeerIdentity, matchesFingerprint, type PeerIdentity } from './certificate.js';
 import { readJsonLines, writeJsonLine } from './json-lines.js';
 import { clientTexts, printable } from './render.js';
 
 /*
- * Peer-to-peer private chat (SPEC section 5), one TCP connection per pair of
- * users, JSON lines both ways (documented in docs/CLI.md):
+ * Peer-to-peer private chat (SPEC section 5), one TLS 1.3 connection per pair
+ * of users, each side with its own self-signed certificate (mutual), JSON
+ * lines both ways inside it (documented in docs/CLI.md):
  *
+ *   requester -> acceptor   TLS ClientHello naming the expected token's label (SNI, see labelOf)
+ *   both                    each checks the other's certificate against the fingerprint the server relayed
  *   requester -> acceptor   {"type":"hello","from":"alice","token":"<one-time token>"}
- *   acceptor  -> requester  {"type":"welcome","from":"bob"}  or  {"type":"refused"} and close
+ *   acceptor  -> requester  {"type":"welcome","from":"bob"}, or {"type":"refused"} / {"type":"unverified"} and close
  *   either way              {"type":"private","text":"..."}
  *   either way              {"type":"stop"} and close
  *
- * The server hands the same token to both sides: to the requester in its
- * private_accept event, to the acceptor in the acceptprivate reply. The
- * listener admits a hello only with a token it was given for that very user,
- * once, and not after it expired.
+ * The server hands the same token to both sides, with the other side's
+ * certificate fingerprint: to the requester in its private_accept event, to
+ * the acceptor in the acceptprivate reply. The requester sends the token only
+ * once the listener's certificate matched; the listener admits a hello only
+ * on a connection whose certificate matched the fingerprint given with that
+ * token, for that very user, once, and not after it expired.
  */
 
 /** Longest private text, the server's default for message and broadcast. */
@@ -22,54 +30,98 @@ export const maxPrivateText = 1000;
 const maxLineBytes = 16 * 1024;
 /** A requester that never comes loses its token. */
 const tokenTtlMs = 120_000;
-/** How long a connection may take to say hello or to be welcomed. */
+/** A connection that has not finished its TLS handshake by then is dropped. */
+const tlsHandshakeMs = 5_000;
+/** How long a connection may take, from its TLS handshake on, to say hello or to be welcomed. */
 const handshakeMs = 10_000;
 /** A peer that does not close after a stop is cut off. */
 const lingerMs = 2_000;
+/**
+ * Connections not yet admitted to a chat (in their handshake, or waiting
+ * for their hello to be judged): one more is closed at once. Chats do not
+ * count: each was agreed to and carries a one-time token.
+ */
+export const maxPendingPeers = 8;
 
+/** A token the server told us to expect: from whom, with which certificate, until when. */
 interface Expected {
   peer: string;
+  fingerprint: string;
   until: number;
+}
+
+/** Where the listener accepts peers, and the fingerprint it answers with: what `p2p` advertises. */
+export interface PeerListener {
+  host: string;
+  port: number;
+  fingerprint: string;
+}
+
+/**
+ * The name of an expected token on the wire: the first 128 bits of its
+ * SHA-256, in hex. The requester sends it as the TLS server name, so the
+ * listener knows which peer a connection claims to be before any secret
+ * crosses it, and can tell its user when that peer's certificate is wrong
+ * even if the requester, seeing a wrong certificate itself, hangs up
+ * without a word. It reveals nothing of the token.
+ */
+function labelOf(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 32);
 }
 
 export class PeerChat {
   private me = '';
-  private readonly server: Server;
+  private identity: PeerIdentity | null = null;
+  private context: SecureContext | null = null;
+  private server: Server | null = null;
+  private host = '';
+  /** Connections counted against maxPendingPeers. */
+  private pending = 0;
   /** The live private chats, by the other user's name. */
   private readonly chats = new Map<string, Socket>();
-  /** Tokens the server told us to expect, each for one user. */
+  /** Tokens the server told us to expect, by their label. */
   private readonly expected = new Map<string, Expected>();
   /**
    * Users whose acceptprivate is on its way to the server. The server sends
    * the requester its token before our reply comes back, so the requester's
-   * hello can beat the reply here: it waits for the answer instead of being
-   * refused.
+   * connection can beat the reply here: it waits for the answer instead of
+   * being refused.
    */
-  private readonly answering = new Map<string, (() => void)[]>();
+  private readonly answering = new Set<string>();
+  /** Connections whose label was unknown while an answer was on its way: judged again when it comes. */
+  private held: (() => void)[] = [];
 
-  constructor(private readonly print: (text: string) => void) {
-    this.server = createServer((socket) => this.incoming(socket));
-  }
+  constructor(private readonly print: (text: string) => void) {}
 
   /**
-   * Listens for peers on a free port of every interface; resolves with the
-   * port. Called again after a new login: the same port, and the chats go on
-   * unless someone else logged in, whose chats they are not.
+   * Listens for peers on a free port of `host`, the address the server
+   * connection leaves from, which is the address advertised: the listener
+   * is reachable where peers are told to connect and nowhere else. Called
+   * again after a new login: the same port, and the chats go on, unless
+   * someone else logged in, whose chats they are not and who gets a key
+   * pair and certificate of their own.
    */
-  async listen(me: string): Promise<number> {
-    if (this.me !== '' && this.me !== me) {
+  async listen(me: string, host: string): Promise<PeerListener> {
+    if (this.me !== me || !this.identity) {
       for (const peer of [...this.chats.keys()]) this.stop(peer);
       this.expected.clear();
+      this.identity = await makePeerIdentity();
+      this.context = createSecureContext({ key: this.identity.key, cert: this.identity.cert, minVersion: 'TLSv1.3' });
     }
     this.me = me;
-    if (!this.server.listening) {
+    if (!this.server || this.host !== host) {
+      // Open chats are connections of their own and outlive the old listener.
+      this.server?.close();
+      const server = createServer((socket) => this.incoming(socket));
       await new Promise<void>((resolve, reject) => {
-        this.server.once('error', reject);
-        this.server.listen(0, () => resolve());
+        server.once('error', reject);
+        server.listen(0, host, () => resolve());
       });
+      this.server = server;
+      this.host = host;
     }
     const address = this.server.address();
-    return typeof address === 'object' && address ? address.port : 0;
+    return { host, port: typeof address === 'object' && address ? address.port : 0, fingerprint: this.identity.fingerprint };
   }
 
   /** Whether a chat with `peer` is open. */
@@ -77,21 +129,22 @@ export class PeerChat {
     return this.chats.has(peer);
   }
 
-  /** The user said yes to `peer`: hold its hello until the server answers. */
+  /** The user said yes to `peer`: hold its connection until the server answers. */
   accepting(peer: string): void {
-    if (!this.answering.has(peer)) this.answering.set(peer, []);
+    this.answering.add(peer);
   }
 
-  /** The acceptprivate reply brought the token `peer` will present. */
-  expect(peer: string, token: string): void {
-    this.expected.set(token, { peer, until: Date.now() + tokenTtlMs });
+  /** The acceptprivate reply brought the token `peer` will present, and the fingerprint of `peer`'s certificate. */
+  expect(peer: string, token: string, fingerprint: string): void {
+    this.expected.set(labelOf(token), { peer, fingerprint, until: Date.now() + tokenTtlMs });
   }
 
-  /** The acceptprivate reply came (or never will): held hellos from `peer` are decided now. */
+  /** The acceptprivate reply came (or never will): held connections are judged now. */
   answered(peer: string): void {
-    const held = this.answering.get(peer) ?? [];
     this.answering.delete(peer);
-    for (const decide of held) decide();
+    const held = this.held;
+    this.held = [];
+    for (const judge of held) judge();
   }
 
   /** Sends a private text; false when there is no chat with `peer`. */
@@ -116,7 +169,7 @@ export class PeerChat {
   async stopAll(): Promise<void> {
     const sockets = [...this.chats.values()];
     this.chats.clear();
-    this.server.close();
+    this.server?.close();
     await Promise.all(
       sockets.map(
         (socket) =>
@@ -129,9 +182,16 @@ export class PeerChat {
     );
   }
 
-  /** Connects to `peer` after it accepted, with the token the server gave us. */
-  connect(peer: string, host: string, port: number, token: string): void {
-    const socket = connect(port, host);
+  /**
+   * Connects to `peer` after it accepted, with the token the server gave us,
+   * and admits only the certificate whose fingerprint came with it. The
+   * token is sent only after that check, inside the encrypted channel.
+   */
+  connect(peer: string, host: string, port: number, token: string, fingerprint: string): void {
+    // The server takes only IP addresses in p2p; a name here would be dialled wherever a lookup says.
+    if (isIP(host) === 0 || !this.identity) return void this.print(clientTexts.privateUnreachable(peer));
+    const { key, cert } = this.identity;
+    const socket = connectTls({ host, port, key, cert, servername: labelOf(token), rejectUnauthorized: false, minVersion: 'TLSv1.3' });
     let settled = false;
     const fail = (text: string) => {
       if (settled) return;
@@ -143,10 +203,15 @@ export class PeerChat {
     timer.unref();
     socket.on('error', () => fail(clientTexts.privateUnreachable(peer)));
     socket.on('close', () => clearTimeout(timer));
-    socket.once('connect', () => writeJsonLine(socket, { type: 'hello', from: this.me, token }));
+    socket.once('secureConnect', () => {
+      // Whoever answered without the relayed certificate is not the peer: it gets nothing.
+      if (!matchesFingerprint(socket.getPeerX509Certificate(), fingerprint)) return fail(clientTexts.privateUnverified(peer));
+      writeJsonLine(socket, { type: 'hello', from: this.me, token });
+    });
     let chat: ((object: Record<string, unknown>) => void) | null = null;
     readJsonLines(socket, maxLineBytes, (object) => {
       if (chat) return chat(object);
+      if (object.type === 'unverified') return fail(clientTexts.privateUnverified(peer));
       if (object.type !== 'welcome') return fail(clientTexts.privateRefused(peer));
       settled = true;
       clearTimeout(timer);
@@ -154,47 +219,88 @@ export class PeerChat {
     });
   }
 
-  private incoming(socket: Socket): void {
+  private incoming(raw: Socket): void {
+    if (this.pending >= maxPendingPeers || !this.context) return void raw.destroy();
+    this.pending++;
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      this.pending--;
+    };
+    raw.once('close', release);
+    raw.on('error', () => raw.destroy());
+    const socket = new TLSSocket(raw, { isServer: true, secureContext: this.context, requestCert: true, rejectUnauthorized: false });
     socket.on('error', () => socket.destroy());
-    const timer = setTimeout(() => socket.destroy(), handshakeMs);
+    let timer = setTimeout(() => socket.destroy(), tlsHandshakeMs);
     timer.unref();
-    socket.on('close', () => clearTimeout(timer));
-    let state: 'hello' | 'held' | 'refused' = 'hello';
-    let chat: ((object: Record<string, unknown>) => void) | null = null;
-    const refuse = () => {
-      state = 'refused';
-      writeJsonLine(socket, { type: 'refused' });
-      socket.end();
-    };
-    const admit = (from: string) => {
+    socket.on('close', () => {
       clearTimeout(timer);
-      writeJsonLine(socket, { type: 'welcome', from: this.me });
-      chat = this.startChat(from, socket);
-    };
-    readJsonLines(socket, maxLineBytes, (object) => {
-      if (chat) return chat(object);
-      // Nothing but one hello may come before the welcome.
-      if (state !== 'hello') return void socket.destroy();
-      const { type, from, token } = object;
-      if (type !== 'hello' || typeof from !== 'string' || typeof token !== 'string') return refuse();
-      if (this.admits(from, token)) return admit(from);
-      const held = this.answering.get(from);
-      if (!held) return refuse();
-      state = 'held';
-      held.push(() => {
-        if (socket.destroyed) return;
-        if (this.admits(from, token)) admit(from);
-        else refuse();
+      release();
+    });
+    socket.once('secure', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => socket.destroy(), handshakeMs);
+      timer.unref();
+      this.judge(socket, () => {
+        clearTimeout(timer);
+        release();
       });
     });
   }
 
-  /** Checks a hello and uses its token up: a token admits one connection only. */
-  private admits(from: string, token: string): boolean {
-    const expected = this.expected.get(token);
-    if (!expected || expected.peer !== from) return false;
-    this.expected.delete(token);
-    return expected.until > Date.now();
+  /**
+   * Decides on a connection whose TLS handshake is done: the expectation its
+   * label names, then the certificate against that expectation's
+   * fingerprint, then the hello. An expectation is spent on the first
+   * connection that names it, whatever becomes of it.
+   */
+  private judge(socket: TLSSocket, admitted: () => void): void {
+    const label = typeof socket.servername === 'string' ? socket.servername : '';
+    const certificate = socket.getPeerX509Certificate();
+    let hello: Record<string, unknown> | null = null;
+    let verified: string | null = null;
+    let chat: ((object: Record<string, unknown>) => void) | null = null;
+    const answer = (type: 'refused' | 'unverified') => {
+      writeJsonLine(socket, { type });
+      socket.end();
+      setTimeout(() => socket.destroy(), lingerMs).unref();
+    };
+    const checkHello = () => {
+      if (!hello || !verified) return;
+      const { type, from, token } = hello;
+      if (type !== 'hello' || from !== verified || typeof token !== 'string' || !sameLabel(labelOf(token), label)) return answer('refused');
+      admitted();
+      writeJsonLine(socket, { type: 'welcome', from: this.me });
+      chat = this.startChat(verified, socket);
+    };
+    const decide = () => {
+      if (socket.destroyed) return;
+      const expected = this.expected.get(label);
+      if (!expected) {
+        if (this.answering.size > 0) this.held.push(decide);
+        else answer('refused');
+        return;
+      }
+      this.expected.delete(label);
+      if (expected.until <= Date.now()) return answer('refused');
+      if (!matchesFingerprint(certificate, expected.fingerprint)) {
+        // Someone who knew whom to claim to be, with another certificate: a
+        // third party on the path, or a stale address. Both users are told.
+        this.print(clientTexts.privateUnverified(expected.peer));
+        return answer('unverified');
+      }
+      verified = expected.peer;
+      checkHello();
+    };
+    readJsonLines(socket, maxLineBytes, (object) => {
+      if (chat) return chat(object);
+      // Nothing but one hello may come before the welcome.
+      if (hello) return void socket.destroy();
+      hello = object;
+      checkHello();
+    });
+    decide();
   }
 
   /** A handshake succeeded: this socket is now the chat with `peer`. Returns its message handler. */
@@ -228,4 +334,11 @@ export class PeerChat {
     socket.end();
     setTimeout(() => socket.destroy(), lingerMs).unref();
   }
+}
+
+/** Labels compared in constant time: a hello's token must be the one its connection named. */
+function sameLabel(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -39,6 +39,8 @@ export const clientTexts = {
   privateEnded: (peer: string) => `Private messaging with ${peer} ended`,
   privateUnreachable: (peer: string) => `Error. Could not connect to ${peer} for private messaging`,
   privateRefused: (peer: string) => `Error. ${peer} refused the private messaging connection`,
+  /** A certificate on the peer connection was not the one the server relayed (SPEC section 5, point 5); both sides say it. */
+  privateUnverified: (peer: string) => `Error. Private messaging with ${peer} could not be verified, so the connection was closed`,
 };
 
 /** What the client prints for a reply, or null when it prints nothing. */

@@ -1,4 +1,4 @@
-import type { NewEvent } from '../state/index.js';
+import type { NewEvent, PeerListener } from '../state/index.js';
 import { texts } from './replies.js';
 
 /**
@@ -48,8 +48,9 @@ export const encode = {
       text: state === 'in' ? texts.loggedIn(user) : texts.loggedOut(user),
     }),
   privateRequest: (from: string, at: number) => event('private_request', at, { type: 'private_request', from, at, text: texts.privateRequest(from) }),
-  privateAccept: (peer: string, host: string, port: number, token: string, at: number) =>
-    event('private_accept', at, { type: 'private_accept', peer, host, port, token, at, text: '' }),
+  /** `fingerprint` is the acceptor's certificate's: the requester accepts no other at `host`:`port`. */
+  privateAccept: (peer: string, { host, port, fingerprint }: PeerListener, token: string, at: number) =>
+    event('private_accept', at, { type: 'private_accept', peer, host, port, fingerprint, token, at, text: '' }),
   privateDecline: (peer: string, at: number) => event('private_decline', at, { type: 'private_decline', peer, at, text: texts.privateDeclined(peer) }),
   sessionEnd: (reason: EndReason, at: number) => event('session_end', at, { type: 'session_end', reason, at, text: endTexts[reason] }),
   /**

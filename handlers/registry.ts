@@ -32,6 +32,7 @@ const wordAndText: ArgShape = (rest) => {
 const text: ArgShape = (rest) => (rest.trim() === '' ? null : [rest]);
 const seconds: ArgShape = (rest) => (/^\d{1,15}$/.test(rest) ? [rest] : null);
 const wordAndOptionalWord: ArgShape = (rest) => (/^[^ ]+( [^ ]+)?$/.test(rest) ? rest.split(' ') : null);
+const twoOrThreeWords: ArgShape = (rest) => (/^[^ ]+ [^ ]+( [^ ]+)?$/.test(rest) ? rest.split(' ') : null);
 /** A token, then optionally a cursor the server handed out. */
 const tokenAndOptionalCursor: ArgShape = (rest) => {
   const args = wordAndOptionalWord(rest);
@@ -75,7 +76,7 @@ export const commands: readonly CommandRow[] = [
   { verb: 'declineprivate', synopsis: 'declineprivate <user>', args: word, session: true, activity: true, typed: false, handler: declineprivate },
   { verb: 'private', synopsis: 'private <user> <text>', args: wordAndText, session: true, activity: false, typed: true, handler: privateMessage },
   { verb: 'stopprivate', synopsis: 'stopprivate <user>', args: word, session: true, activity: false, typed: true, handler: stopprivate },
-  { verb: 'p2p', synopsis: 'p2p [<host>] <port>', args: wordAndOptionalWord, session: true, activity: false, typed: false, handler: p2p },
+  { verb: 'p2p', synopsis: 'p2p [<host>] <port> <fingerprint>', args: twoOrThreeWords, session: true, activity: false, typed: false, handler: p2p },
   { verb: 'touch', synopsis: 'touch', args: none, session: true, activity: true, typed: false, handler: touch },
   { verb: 'ping', synopsis: 'ping', args: none, session: false, activity: false, typed: false, handler: ping },
 ];

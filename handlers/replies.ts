@@ -3,7 +3,8 @@ import type { Reply } from './types.js';
 /**
  * Error codes (SPEC section 4) and their HTTP statuses. `no_request` is ours:
  * answering a private-chat request nobody made; so is `cross_site`: a form
- * login another site's page made a browser send.
+ * login another site's page made a browser send; and `invalid_listener`: a
+ * `p2p` whose host, port or certificate fingerprint a peer could not use.
  */
 export const statusOf = {
   invalid_command: 400,
@@ -22,6 +23,7 @@ export const statusOf = {
   too_long: 413,
   rate_limited: 429,
   p2p_unsupported: 400,
+  invalid_listener: 400,
   no_request: 409,
   cross_site: 403,
   too_many_connections: 503,
@@ -59,11 +61,16 @@ export const texts = {
   privateBlocked: (user: string) => `Error. ${user} has blocked you`,
   privateSelf: 'Error. Cannot start private messaging with self',
   privateNeedsCli: 'Error. Private messaging needs the command-line client',
+  /** The requester's session no longer has a peer listener (it ended, or went on in a browser). */
+  privatePeerNeedsCli: (user: string) => `Error. ${user} is no longer on the command-line client`,
   privateNotEnabled: (user: string) => `Error. Private messaging to ${user} not enabled`,
   privateRequested: (user: string) => `Private messaging request sent to ${user}`,
   privateNoRequest: (user: string) => `Error. ${user} has not asked to chat privately`,
   privateRequest: (user: string) => `${user} would like to chat privately. Accept? (y/n)`,
   privateDeclined: (user: string) => `${user} declined private messaging`,
+  listenerHost: 'Error. The peer listener\'s host must be an IPv4 or IPv6 address that peers can connect to',
+  listenerPort: 'Error. The peer listener\'s port must be a number from 1 to 65535',
+  listenerFingerprint: 'Error. p2p needs the SHA-256 fingerprint of the peer listener\'s certificate, as 32 uppercase hex pairs separated by colons',
   messageTooLong: (max: number) => `Error. Message too long (at most ${max} characters)`,
   lineTooLong: (max: number) => `Error. Line too long (at most ${max} bytes)`,
   loginTimedOut: (seconds: number) => `Error. Not logged in within ${seconds} s. The connection is closed`,

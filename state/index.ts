@@ -51,6 +51,17 @@ export interface Page<E> {
 export type EventPage = Page<StoredEvent>;
 export type LobbyPage = Page<LobbyEvent>;
 
+/**
+ * Where a command-line client accepts peers (SPEC section 5), and the SHA-256
+ * fingerprint of the certificate it answers with there: the server relays
+ * it, and never sees the key behind it.
+ */
+export interface PeerListener {
+  host: string;
+  port: number;
+  fingerprint: string;
+}
+
 export interface LoginRecord {
   hash: string;
   lockedUntil: number;
@@ -181,11 +192,11 @@ export interface State {
   resumable(user: string, token: string, cursor: Cursor | null): Promise<Cursor | 'none' | 'ended'>;
   /** Records activity at `now` and the cursor a connection has written up to, on a live session. */
   recordActivity(user: string, token: string, now: number, cursor: Cursor): Promise<void>;
-  /** Records where a live session accepts peer-to-peer connections (`p2p`). */
-  setPeerListener(user: string, token: string, host: string, port: number): Promise<void>;
+  /** Records where a live session accepts peer-to-peer connections, and its certificate's fingerprint (`p2p`). */
+  setPeerListener(user: string, token: string, listener: PeerListener): Promise<void>;
   endSession(user: string, end: EndSession, cap: number, retainMs: number): Promise<EndSessionResult>;
   /** The peer-to-peer listener a session advertised (`p2p`), or null. */
-  peerListener(user: string): Promise<{ host: string; port: string } | null>;
+  peerListener(user: string): Promise<PeerListener | null>;
   /**
    * Records a session's cursor (a long-poll read from the stored cursor
    * advanced it), also for an ended session, whose client acknowledges its

@@ -6,7 +6,7 @@
 export const keys = {
   /** hash: password hash, inbox sequence, seen cursor, failed logins, lock. */
   user: (u: string) => `u:{${u}}`,
-  /** hash: token (its SHA-256, see state/redis.ts digest), started, active, cursorInbox/cursorLobby, address, p2p listener, rate bucket, ended. */
+  /** hash: token (its SHA-256, see state/redis.ts digest), started, active, cursorInbox/cursorLobby, address, p2p listener (host, port, certificate fingerprint), rate bucket, ended. */
   session: (u: string) => `s:{${u}}`,
   /** list: encoded events; the last element has id = user.seq. */
   inbox: (u: string) => `i:{${u}}`,

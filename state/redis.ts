@@ -18,6 +18,7 @@ import type {
   LoginRecord,
   NewEvent,
   OpenSessionResult,
+  PeerListener,
   PollResult,
   ScriptListener,
   State,
@@ -220,8 +221,8 @@ export class RedisState implements State {
     await this.run('setSessionFields', [keys.session(user)], [digest(token), ...fields]);
   }
 
-  async setPeerListener(user: string, token: string, host: string, port: number): Promise<void> {
-    await this.run('setSessionFields', [keys.session(user)], [digest(token), 'p2pHost', host, 'p2pPort', port]);
+  async setPeerListener(user: string, token: string, { host, port, fingerprint }: PeerListener): Promise<void> {
+    await this.run('setSessionFields', [keys.session(user)], [digest(token), 'p2pHost', host, 'p2pPort', port, 'p2pFingerprint', fingerprint]);
   }
 
   async endSession(user: string, end: EndSession, cap: number, retainMs: number): Promise<EndSessionResult> {
@@ -236,9 +237,10 @@ export class RedisState implements State {
     return { ok: false, reason: 'none' };
   }
 
-  async peerListener(user: string): Promise<{ host: string; port: string } | null> {
-    const [host, port] = await this.redis.hmget(keys.session(user), 'p2pHost', 'p2pPort');
-    return host && port ? { host, port } : null;
+  async peerListener(user: string): Promise<PeerListener | null> {
+    // A listener recorded before fingerprints were (an older replica) is no listener: nothing could verify it.
+    const [host, port, fingerprint] = await this.redis.hmget(keys.session(user), 'p2pHost', 'p2pPort', 'p2pFingerprint');
+    return host && port && fingerprint ? { host, port: Number(port), fingerprint } : null;
   }
 
   async saveCursor(user: string, token: string, cursor: Cursor): Promise<void> {

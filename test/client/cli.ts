@@ -2,10 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { root } from '../support/server.js';
 
-const tsx = join(root, 'node_modules', '.bin', 'tsx');
-
 /**
- * One real client process (`tsx client/main.ts 127.0.0.1 <port>`), driven as
+ * One real client process (`node --import tsx client/main.ts 127.0.0.1 <port>`), driven as
  * a user would: lines typed into stdin, what it prints read from stdout.
  */
 export class Cli {
@@ -130,9 +128,18 @@ export class Cli {
 
 const running = new Set<Cli>();
 
-/** Starts a client against the server's TCP port. */
+/**
+ * Starts a client against the server's TCP port: node itself with tsx as a
+ * loader, not the tsx wrapper, so the PID signalled is the client's own. The
+ * wrapper passes a signal on and kills its child outright when the child
+ * has not said within 30 ms that it got it, which a busy machine misses:
+ * the client then never logs out.
+ */
 export function startCli(name: string, port: number, args: string[] = ['127.0.0.1', String(port)]): Cli {
-  const child = spawn(tsx, [join(root, 'client', 'main.ts'), ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'client', 'main.ts'), ...args], {
+    cwd: root,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const cli = new Cli(name, child);
   running.add(cli);
   return cli;

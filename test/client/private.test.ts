@@ -1,7 +1,10 @@
+import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makePeerIdentity, type PeerIdentity } from '../../client/certificate.js';
 import { startServer, type RunningServer } from '../support/server.js';
 import { TcpClient } from '../support/tcp-client.js';
 import { loginCli, stopClients, type Cli } from './cli.js';
+import { FakeListener, ForwardingRelay, HangUp, ImpostorRelay, peerLabel, ServerPath, type StandIn } from './peer-path.js';
 
 /* Peer-to-peer private chat (SPEC section 5) between real client processes. */
 let server: RunningServer;
@@ -27,10 +30,15 @@ afterAll(async () => {
 });
 
 /** Asks for a private chat from `from` to `to` and has `to` answer yes. */
-async function startPrivate(from: Cli, to: Cli): Promise<void> {
+async function askPrivate(from: Cli, to: Cli): Promise<void> {
   from.type(`startprivate ${to.name}`);
   await to.waitForLine(`${from.name} would like to chat privately. Accept? (y/n)`);
   to.type('y');
+}
+
+/** askPrivate, and both sides say the chat started. */
+async function startPrivate(from: Cli, to: Cli): Promise<void> {
+  await askPrivate(from, to);
   await to.waitForLine(`Start private messaging with ${from.name}`);
   await from.waitForLine(`Start private messaging with ${to.name}`);
 }
@@ -202,65 +210,204 @@ describe('closing a private chat', () => {
 });
 
 describe('the peer listener', () => {
+  const unverified = (peer: string) => `Error. Private messaging with ${peer} could not be verified, so the connection was closed`;
+
   /**
-   * leia asks from a raw TCP connection, so the test holds the one-time token
-   * and the listener's address from her private_accept event, and can knock
-   * on luke's listener as anyone.
+   * leia asks from a raw TCP connection with a certificate of her own, so the
+   * test holds her key, the one-time token and the listener's address and
+   * fingerprint from her private_accept event, and can knock on luke's
+   * listener as anyone.
    */
-  async function acceptedByLuke(): Promise<{ luke: Cli; host: string; port: number; token: string }> {
-    const luke = await loginCli(server.tcpPort, 'luke', 'sunrise');
-    const leia = await TcpClient.open(server.tcpPort);
-    sessions.push(leia);
-    expect((await leia.command('login leia alderaan')).ok).toBe(true);
-    expect((await leia.command('p2p 127.0.0.1 9')).ok).toBe(true);
-    expect((await leia.command('startprivate luke')).text).toBe('Private messaging request sent to luke');
-    await luke.waitForLine('leia would like to chat privately. Accept? (y/n)');
+  async function acceptedByLuke(luke?: Cli): Promise<{ luke: Cli; leia: PeerIdentity; host: string; port: number; token: string; fingerprint: string }> {
+    luke ??= await loginCli(server.tcpPort, 'luke', 'sunrise');
+    const leia = await makePeerIdentity();
+    const session = await TcpClient.open(server.tcpPort);
+    sessions.push(session);
+    expect((await session.command('login leia alderaan')).ok).toBe(true);
+    expect((await session.command(`p2p 127.0.0.1 9 ${leia.fingerprint}`)).ok).toBe(true);
+    expect((await session.command('startprivate luke')).text).toBe('Private messaging request sent to luke');
+    await luke.waitForLine('leia would like to chat privately. Accept? (y/n)', luke.count('leia would like to chat privately. Accept? (y/n)') + 1);
     luke.type('y');
-    const accept = await leia.waitFor((m) => m.type === 'private_accept');
+    const accept = await session.waitFor((m) => m.type === 'private_accept');
     expect(accept.peer).toBe('luke');
-    return { luke, host: String(accept.host), port: Number(accept.port), token: String(accept.token) };
+    return { luke, leia, host: String(accept.host), port: Number(accept.port), token: String(accept.token), fingerprint: String(accept.fingerprint) };
   }
 
-  async function knock(host: string, port: number, hello: Record<string, unknown>): Promise<TcpClient> {
-    const peer = await TcpClient.open(port, host);
+  /** A TLS connection to the listener with `identity`'s certificate, naming `token` as a requester does, that says `hello`. */
+  async function knock(
+    target: { host: string; port: number },
+    identity: PeerIdentity,
+    token: string,
+    hello: Record<string, unknown>,
+  ): Promise<TcpClient> {
+    const peer = await TcpClient.openPeer({ ...target, key: identity.key, cert: identity.cert, servername: peerLabel(token) });
     raw.push(peer);
     peer.send(JSON.stringify(hello));
     return peer;
   }
 
-  it('refuses a wrong token, a right token from the wrong user, and a token used once already', async () => {
-    const { luke, host, port, token } = await acceptedByLuke();
-
-    const impostor = await knock(host, port, { type: 'hello', from: 'leia', token: 'not-the-token' });
-    await impostor.waitFor((m) => m.type === 'refused');
-    await impostor.waitClosed();
-
-    const wrongUser = await knock(host, port, { type: 'hello', from: 'vader', token });
-    await wrongUser.waitFor((m) => m.type === 'refused');
-    await wrongUser.waitClosed();
-
-    const genuine = await knock(host, port, { type: 'hello', from: 'leia', token });
+  it('welcomes the right token from the certificate the server relayed, over TLS 1.3, with the certificate luke advertised', async () => {
+    const { luke, leia, host, port, token, fingerprint } = await acceptedByLuke();
+    const genuine = await knock({ host, port }, leia, token, { type: 'hello', from: 'leia', token });
     await genuine.waitFor((m) => m.type === 'welcome' && m.from === 'luke');
+    const socket = genuine.socket as TLSSocket;
+    expect(socket.getProtocol()).toBe('TLSv1.3');
+    expect(socket.getPeerX509Certificate()?.fingerprint256).toBe(fingerprint);
     await luke.waitForLine('Start private messaging with leia');
     genuine.send(JSON.stringify({ type: 'private', text: 'It is me' }));
     await luke.waitForLine('leia(private): It is me');
+    luke.type('private leia Welcome');
+    await genuine.waitFor((m) => m.type === 'private' && m.text === 'Welcome');
+  });
 
-    const replay = await knock(host, port, { type: 'hello', from: 'leia', token });
+  it('refuses a wrong token and a token used once already; the genuine chat is untouched', async () => {
+    const { luke, leia, host, port, token } = await acceptedByLuke();
+
+    const impostor = await knock({ host, port }, leia, 'not-the-token', { type: 'hello', from: 'leia', token: 'not-the-token' });
+    await impostor.waitFor((m) => m.type === 'refused');
+    await impostor.waitClosed();
+
+    const genuine = await knock({ host, port }, leia, token, { type: 'hello', from: 'leia', token });
+    await genuine.waitFor((m) => m.type === 'welcome' && m.from === 'luke');
+    await luke.waitForLine('Start private messaging with leia');
+
+    const replay = await knock({ host, port }, leia, token, { type: 'hello', from: 'leia', token });
     await replay.waitFor((m) => m.type === 'refused');
     await replay.waitClosed();
 
-    // The genuine chat is untouched by the refused ones.
     luke.type('private leia Welcome');
     await genuine.waitFor((m) => m.type === 'private' && m.text === 'Welcome');
     expect(luke.count('Start private messaging with leia')).toBe(1);
+    expect(luke.output()).not.toContain('could not be verified');
+  });
+
+  it('refuses the right token presented under another name, which spends it', async () => {
+    const { luke, leia, host, port, token } = await acceptedByLuke();
+    const wrongUser = await knock({ host, port }, leia, token, { type: 'hello', from: 'vader', token });
+    await wrongUser.waitFor((m) => m.type === 'refused');
+    await wrongUser.waitClosed();
+    const late = await knock({ host, port }, leia, token, { type: 'hello', from: 'leia', token });
+    await late.waitFor((m) => m.type === 'refused');
+    expect(luke.output()).not.toContain('Start private messaging');
     expect(luke.output()).not.toContain('vader');
   });
 
+  it('refuses a requester with the right token but another certificate, and says it could not be verified', async () => {
+    const { luke, leia, host, port, token } = await acceptedByLuke();
+    const stranger = await makePeerIdentity();
+    const impostor = await knock({ host, port }, stranger, token, { type: 'hello', from: 'leia', token });
+    await impostor.waitFor((m) => m.type === 'unverified');
+    await impostor.waitClosed();
+    await luke.waitForLine(unverified('leia'));
+    // The token went with that attempt: not even leia's own certificate gets in with it now.
+    const late = await knock({ host, port }, leia, token, { type: 'hello', from: 'leia', token });
+    await late.waitFor((m) => m.type === 'refused');
+    expect(impostor.received.map((m) => m.type)).toEqual(['unverified']);
+    expect(luke.output()).not.toContain('Start private messaging');
+  });
+
+  it('drops a connection that does not finish its TLS handshake, and takes at most 8 unfinished ones at once', async () => {
+    const { luke, leia, host, port, token } = await acceptedByLuke();
+    const silent: TcpClient[] = [];
+    for (let n = 0; n < 8; n++) silent.push(await TcpClient.open(port, host));
+    raw.push(...silent);
+    const ninth = await TcpClient.open(port, host);
+    raw.push(ninth);
+    // Over the cap: closed at once, while the eight before it still wait out their deadline.
+    await ninth.waitClosed();
+    expect(silent.filter((c) => c.closed).length).toBe(0);
+    // A few seconds later each of the eight is dropped, having sent nothing.
+    for (const client of silent) await client.waitClosed(20_000);
+    // And the listener takes its peer again.
+    const genuine = await knock({ host, port }, leia, token, { type: 'hello', from: 'leia', token });
+    await genuine.waitFor((m) => m.type === 'welcome' && m.from === 'luke');
+    await luke.waitForLine('Start private messaging with leia');
+  }, 40_000);
+
   it('shows no control characters a peer sends', async () => {
-    const { luke, host, port, token } = await acceptedByLuke();
-    const peer = await knock(host, port, { type: 'hello', from: 'leia', token });
+    const { luke, leia, host, port, token } = await acceptedByLuke();
+    const peer = await knock({ host, port }, leia, token, { type: 'hello', from: 'leia', token });
     await peer.waitFor((m) => m.type === 'welcome');
     peer.send(JSON.stringify({ type: 'private', text: 'clear\u001b[2Jscreen' }));
     await luke.waitForLine('leia(private): clear?[2Jscreen');
+  });
+});
+
+describe('between the peers (SPEC section 5, point 5)', () => {
+  const unverified = (peer: string) => `Error. Private messaging with ${peer} could not be verified, so the connection was closed`;
+  /** Closed after each test. */
+  const pieces: { close(): Promise<void> }[] = [];
+
+  afterEach(async () => {
+    // The clients log out through the pieces first: yoda's way to the server is one of them.
+    await stopClients();
+    await Promise.all(pieces.splice(0).map((piece) => piece.close()));
+  });
+
+  /**
+   * yoda reaches the server through a hop that sends him to `standIn` when
+   * luke accepts; luke reaches it directly. yoda asks, luke says yes.
+   */
+  async function ask(standIn: StandIn): Promise<{ yoda: Cli; luke: Cli; path: ServerPath }> {
+    const path = await ServerPath.start(server.tcpPort, standIn);
+    pieces.push(standIn, path);
+    const yoda = await loginCli(path.port, 'yoda', 'wise');
+    const luke = await loginCli(server.tcpPort, 'luke', 'sunrise');
+    await askPrivate(yoda, luke);
+    return { yoda, luke, path };
+  }
+
+  it('a relay that only forwards carries neither the private text nor the token: only TLS records', async () => {
+    const relay = await ForwardingRelay.start();
+    const { yoda, luke, path } = await ask(relay);
+    await luke.waitForLine('Start private messaging with yoda');
+    await yoda.waitForLine('Start private messaging with luke');
+    // Through the relay, both ways.
+    yoda.type('private luke The plans are in the droid');
+    await luke.waitForLine('yoda(private): The plans are in the droid');
+    luke.type('private yoda Understood, master');
+    await yoda.waitForLine('luke(private): Understood, master');
+    yoda.type('stopprivate luke');
+    await luke.waitForLine('yoda stopped private messaging');
+
+    const [accept] = path.accepts;
+    const bytes = relay.bytes();
+    // The chat did go through the relay, as TLS: a handshake record first.
+    expect(bytes.length).toBeGreaterThan(1000);
+    expect(bytes[0]).toBe(0x16);
+    for (const secret of ['The plans are in the droid', 'Understood, master', accept.token, '"hello"', '"private"', '"stop"', 'yoda', 'luke']) {
+      expect(bytes.includes(Buffer.from(secret)), secret).toBe(false);
+    }
+  });
+
+  it('a relay that answers with its own certificate is refused on both sides, and both users are told', async () => {
+    const relay = await ImpostorRelay.start();
+    const { yoda, luke } = await ask(relay);
+    await yoda.waitForLine(unverified('luke'));
+    await luke.waitForLine(unverified('yoda'));
+    // yoda hung up before saying anything: the relay never saw the token.
+    expect(relay.fromRequester).toBe('');
+    yoda.type('private luke Are you there?');
+    await yoda.waitForLine('Error. Private messaging to luke not enabled');
+    expect(yoda.output()).not.toContain('Start private messaging');
+    expect(luke.output()).not.toContain('Start private messaging');
+  });
+
+  it('a listener that closes without answering: the requester says it could not connect', async () => {
+    const { yoda, luke } = await ask(await HangUp.start());
+    await yoda.waitForLine('Error. Could not connect to luke for private messaging');
+    expect(yoda.output()).not.toContain('Start private messaging');
+    expect(luke.output()).not.toContain('Start private messaging');
+  });
+
+  it('a listener that presents the right token but the wrong certificate is refused, and is sent nothing', async () => {
+    const fake = await FakeListener.start('luke');
+    const { yoda, luke } = await ask(fake);
+    await yoda.waitForLine(unverified('luke'));
+    expect(fake.connections).toBe(1);
+    expect(fake.fromRequester).toBe('');
+    expect(yoda.output()).not.toContain('Start private messaging');
+    // luke's listener never heard from yoda: there is nothing it could tell luke.
+    expect(luke.output()).not.toContain('Start private messaging');
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Server } from './harness.js';
+import { fingerprint } from '../support/fingerprints.js';
 
 describe('block <user>', () => {
   it('<user> is blocked', async () => {
@@ -62,7 +63,7 @@ describe('block <user>', () => {
     const server = await Server.start();
     const yoda = await server.login('yoda');
     const luke = await server.login('luke');
-    await server.run(yoda.caller, 'p2p 4501');
+    await server.run(yoda.caller, `p2p 4501 ${fingerprint(1)}`);
     await server.run(luke.caller, 'block yoda');
     expect(await server.run(yoda.caller, 'startprivate luke')).toMatchObject({
       ok: false,

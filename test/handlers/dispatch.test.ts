@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { dispatch } from '../../handlers/registry.js';
 import type { Context } from '../../handlers/types.js';
 import { Server } from './harness.js';
+import { fingerprint } from '../support/fingerprints.js';
 
 const invalidCommand = 'Error. Invalid command';
 
@@ -67,7 +68,7 @@ describe('dispatch: commands that need a session', () => {
     'declineprivate luke',
     'private luke hi',
     'stopprivate luke',
-    'p2p 4501',
+    `p2p 4501 ${fingerprint(1)}`,
     'touch',
   ];
 
@@ -315,7 +316,7 @@ describe('dispatch: no input crashes the server', () => {
       // A cursor is one the server handed out (SPEC section 4): anything else is a usage error.
       ['resume ::: 1', usage('resume <token> [<cursor>]'), usage('resume <token> [<cursor>]')],
       ['resume yoda:x -1', usage('resume <token> [<cursor>]'), usage('resume <token> [<cursor>]')],
-      ['p2p 99999999999999999999', notLoggedIn, usage('p2p [<host>] <port>')],
+      ['p2p 99999999999999999999', notLoggedIn, usage('p2p [<host>] <port> <fingerprint>')],
       ['whoelsesince 999999999999999', notLoggedIn, null],
       ['whoelsesince 9999999999999999999999', notLoggedIn, usage('whoelsesince <seconds>')],
       ['message  ', notLoggedIn, usage('message <user> <text>')],

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { commands } from '../../handlers/registry.js';
 import { statusOf, texts } from '../../handlers/replies.js';
 import { Server, type Client } from '../handlers/harness.js';
+import { fingerprint } from '../support/fingerprints.js';
 
 /**
  * The command line (SPEC section 3, section 6) for any input: the verb,
@@ -96,8 +97,14 @@ describe('command parser (properties)', () => {
   });
 
   it('arguments are separated by single spaces: one more space anywhere before the last argument is a usage error', async () => {
-    const rows = commands.filter((row) => !['login', 'resume', 'p2p'].includes(row.verb) && row.synopsis.includes('<'));
-    const example: Record<string, string[]> = { whoelsesince: ['5'], broadcast: ['hi'], message: ['luke', 'hi'], private: ['luke', 'hi'] };
+    const rows = commands.filter((row) => !['login', 'resume'].includes(row.verb) && row.synopsis.includes('<'));
+    const example: Record<string, string[]> = {
+      whoelsesince: ['5'],
+      broadcast: ['hi'],
+      message: ['luke', 'hi'],
+      private: ['luke', 'hi'],
+      p2p: ['127.0.0.1', '4501', fingerprint(1)],
+    };
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...rows), fc.integer({ min: 2, max: 4 }), async (row, spaces) => {
         const args = example[row.verb] ?? ['luke'];
@@ -120,6 +127,41 @@ describe('command parser (properties)', () => {
           else expect(reply, seconds).toMatchObject({ ok: false, error: 'usage', text: 'Usage: whoelsesince <seconds>' });
         },
       ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('p2p takes a SHA-256 fingerprint in its one form only: 32 uppercase hex pairs joined by colons', async () => {
+    const digest = fc.uint8Array({ minLength: 32, maxLength: 32 });
+    const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, '0'));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          digest.map((d) => hex(d).join(':').toUpperCase()),
+          digest.map((d) => hex(d).join(':').toLowerCase()),
+          digest.map((d) => hex(d).join('').toUpperCase()),
+          fc.uint8Array({ minLength: 1, maxLength: 48 }).map((d) => hex(d).join(':').toUpperCase()),
+          word,
+        ),
+        async (fp) => {
+          const reply = await server.run(yoda.caller, `p2p 127.0.0.1 4501 ${fp}`);
+          if (/^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/.test(fp)) expect(reply, fp).toMatchObject({ ok: true, fingerprint: fp });
+          else expect(reply, fp).toMatchObject({ ok: false, error: 'invalid_listener' });
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('p2p takes an IPv4 host a peer can dial: 1.0.0.0 to 223.255.255.255, written without leading zeros', async () => {
+    const octet = fc.integer({ min: 0, max: 300 });
+    await fc.assert(
+      fc.asyncProperty(fc.tuple(octet, octet, octet, octet), async (octets) => {
+        const host = octets.join('.');
+        const reply = await server.run(yoda.caller, `p2p ${host} 4501 ${fingerprint(2)}`);
+        if (octets.every((o) => o <= 255) && octets[0] >= 1 && octets[0] <= 223) expect(reply, host).toMatchObject({ ok: true, host });
+        else expect(reply, host).toMatchObject({ ok: false, error: 'invalid_listener' });
+      }),
       { numRuns: 100 },
     );
   });

@@ -9,6 +9,7 @@ import { RedisState } from '../../state/redis.js';
 import { mockState } from '../support/context.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { fingerprint } from '../support/fingerprints.js';
 
 /**
  * The state contract: what the State interface (state/index.ts) promises,
@@ -43,6 +44,8 @@ const BIG_CAP = 1000;
 const RETAIN = 60 * 60 * 1000;
 /** Bounded waits for things that take real time (TTL expiry, pub/sub). */
 const WAIT = { timeout: 5000, interval: 20 };
+const FP = fingerprint(1);
+const FP2 = fingerprint(2);
 
 /** A time for event `n`: distinct events get distinct times, the same event the same one. */
 function timeOf(n: number | string): number {
@@ -243,8 +246,8 @@ function contract(name: string, makeState: MakeState) {
         await state.markOnline('alice', T0);
         await state.block('alice', 'bob');
         await state.addPrivateRequest('alice', 'bob', T0 + 10_000);
-        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
-        expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
+        await state.setPeerListener('alice', token, { host: '192.0.2.7', port: 4567, fingerprint: FP });
+        expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: 4567, fingerprint: FP });
         expect(await state.deliver('alice', signal(ev(1)), BIG_CAP)).toEqual({ ok: true, id: 1, online: true });
 
         expect(await state.removeUser('alice')).toBe(true);
@@ -761,16 +764,16 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.peerListener('alice')).toBeNull();
         const token = await login('alice');
         expect(await state.peerListener('alice')).toBeNull();
-        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
-        expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
+        await state.setPeerListener('alice', token, { host: '192.0.2.7', port: 4567, fingerprint: FP });
+        expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: 4567, fingerprint: FP });
         expect(await state.peerListener('bob')).toBeNull();
         expect(await state.peerListener('nobody')).toBeNull();
         // Another replica sees it too.
         const other = await replica();
-        expect(await other.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
+        expect(await other.peerListener('alice')).toEqual({ host: '192.0.2.7', port: 4567, fingerprint: FP });
         // A later call replaces it.
-        await other.setPeerListener('alice', token, '2001:db8::1', 9);
-        expect(await state.peerListener('alice')).toEqual({ host: '2001:db8::1', port: '9' });
+        await other.setPeerListener('alice', token, { host: '2001:db8::1', port: 9, fingerprint: FP2 });
+        expect(await state.peerListener('alice')).toEqual({ host: '2001:db8::1', port: 9, fingerprint: FP2 });
       });
 
       it('is null with only one of host and port', async () => {
@@ -783,9 +786,33 @@ function contract(name: string, makeState: MakeState) {
         expect(await state.peerListener('bob')).toBeNull();
       });
 
+      it('is null without a fingerprint: a listener an older replica recorded could not be verified', async () => {
+        await login('alice');
+        const client = await raw();
+        await client.hset(keys.session('alice'), 'p2pHost', '192.0.2.7');
+        await client.hset(keys.session('alice'), 'p2pPort', '4567');
+        expect(await state.peerListener('alice')).toBeNull();
+      });
+
+      it('keeps each session\'s own fingerprint, which the next p2p replaces with host and port', async () => {
+        const aliceToken = await login('alice');
+        const bobToken = await login('bob');
+        await state.setPeerListener('alice', aliceToken, { host: '192.0.2.7', port: 4567, fingerprint: FP });
+        await state.setPeerListener('bob', bobToken, { host: '192.0.2.8', port: 4568, fingerprint: FP2 });
+        expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: 4567, fingerprint: FP });
+        expect(await state.peerListener('bob')).toEqual({ host: '192.0.2.8', port: 4568, fingerprint: FP2 });
+        await state.setPeerListener('alice', aliceToken, { host: '192.0.2.7', port: 4567, fingerprint: FP2 });
+        expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: 4567, fingerprint: FP2 });
+        // Beside the session's other fields, and gone with the session.
+        expect(await state.sessionCursor('alice', aliceToken)).toEqual({ ended: false, cursor: { inbox: 0, lobby: 0 } });
+        expect((await state.endSession('alice', end(aliceToken, T0 + 1), BIG_CAP, RETAIN)).ok).toBe(true);
+        await login('alice', T0 + 2, 'alice:t2');
+        expect(await state.peerListener('alice')).toBeNull();
+      });
+
       it('is not carried over into the next session', async () => {
         const token = await login('alice');
-        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
+        await state.setPeerListener('alice', token, { host: '192.0.2.7', port: 4567, fingerprint: FP });
         expect((await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).ok).toBe(true);
         await login('alice', T0 + 2, 'alice:t2');
         expect(await state.peerListener('alice')).toBeNull();
@@ -793,15 +820,15 @@ function contract(name: string, makeState: MakeState) {
 
       it('leaves a session alone with a wrong token, and creates none without one', async () => {
         const token = await login('alice');
-        await state.setPeerListener('alice', 'alice:wrong', '192.0.2.66', 666);
-        await state.setPeerListener('alice', '', '192.0.2.66', 666);
+        await state.setPeerListener('alice', 'alice:wrong', { host: '192.0.2.66', port: 666, fingerprint: FP2 });
+        await state.setPeerListener('alice', '', { host: '192.0.2.66', port: 666, fingerprint: FP2 });
         expect(await state.peerListener('alice')).toBeNull();
-        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
-        await state.setPeerListener('alice', 'alice:wrong', '192.0.2.66', 666);
-        expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
+        await state.setPeerListener('alice', token, { host: '192.0.2.7', port: 4567, fingerprint: FP });
+        await state.setPeerListener('alice', 'alice:wrong', { host: '192.0.2.66', port: 666, fingerprint: FP2 });
+        expect(await state.peerListener('alice')).toEqual({ host: '192.0.2.7', port: 4567, fingerprint: FP });
 
         await users('bob');
-        await state.setPeerListener('bob', 'bob:token', '192.0.2.8', 4568);
+        await state.setPeerListener('bob', 'bob:token', { host: '192.0.2.8', port: 4568, fingerprint: FP });
         expect(await state.peerListener('bob')).toBeNull();
         expect(await state.sessionCursor('bob', 'bob:token')).toBeNull();
         expect(await state.admitCommand('bob', 'bob:token', T0, admit())).toEqual({ ok: false, reason: 'none' });
@@ -810,7 +837,7 @@ function contract(name: string, makeState: MakeState) {
       it('leaves an ended session alone', async () => {
         const token = await login('alice');
         expect((await state.endSession('alice', end(token, T0 + 1), BIG_CAP, RETAIN)).ok).toBe(true);
-        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
+        await state.setPeerListener('alice', token, { host: '192.0.2.7', port: 4567, fingerprint: FP });
         expect(await state.peerListener('alice')).toBeNull();
         expect(await state.sessionCursor('alice', token)).toEqual({ ended: true, cursor: { inbox: 0, lobby: 0 } });
         expect(await state.admitCommand('alice', token, T0 + 2, admit())).toEqual({ ok: false, reason: 'ended' });
@@ -818,7 +845,7 @@ function contract(name: string, makeState: MakeState) {
 
       it('is not activity: the idle timer keeps running', async () => {
         const token = await login('alice', T0);
-        await state.setPeerListener('alice', token, '192.0.2.7', 4567);
+        await state.setPeerListener('alice', token, { host: '192.0.2.7', port: 4567, fingerprint: FP });
         expect(await state.endSession('alice', end('', T0 + 9000, { reason: 'timeout', idleSince: T0 }), BIG_CAP, RETAIN)).toEqual({ ok: true, id: 1 });
       });
     });

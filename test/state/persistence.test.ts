@@ -8,6 +8,7 @@ import { openState } from '../../state/connect.js';
 import { Cursor } from '../../state/cursor.js';
 import type { NewEvent, State } from '../../state/index.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { fingerprint } from '../support/fingerprints.js';
 
 /**
  * State kept in a real Redis outlives the server process (a restart with
@@ -17,6 +18,7 @@ import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const WAIT = { timeout: 10_000, interval: 50 };
+const FP = fingerprint(1);
 
 /** An event as the handlers would store it: its kind and time beside its JSON. */
 function event(kind: string, at: number, fields: Record<string, unknown>): NewEvent {
@@ -74,7 +76,7 @@ describe('state on a persistent redis-server', () => {
     expect(await before.appendLobby(['alice', 'bob'], broadcast3, 100)).toBe(2);
     expect(await before.block('bob', 'carol')).toBe(true);
     await before.saveCursor('alice', 'alice:t', new Cursor(1, 2));
-    await before.setPeerListener('alice', 'alice:t', '192.0.2.7', 4567);
+    await before.setPeerListener('alice', 'alice:t', { host: '192.0.2.7', port: 4567, fingerprint: FP });
     await before.markOnline('alice', T0);
     await before.markOffline('bob', T0 - 1000);
     await before.close();
@@ -90,7 +92,7 @@ describe('state on a persistent redis-server', () => {
     expect(await after.loginRecord('alice')).toEqual({ hash: 'hash-a', lockedUntil: 0 });
     expect(await after.sessionCursor('alice', 'alice:t')).toEqual({ ended: false, cursor: { inbox: 1, lobby: 2 } });
     expect(await after.admitCommand('alice', 'alice:t', T0 + 1, { activity: false, rate: 0, burst: 0 })).toEqual({ ok: true });
-    expect(await after.peerListener('alice')).toEqual({ host: '192.0.2.7', port: '4567' });
+    expect(await after.peerListener('alice')).toEqual({ host: '192.0.2.7', port: 4567, fingerprint: FP });
     const alicePage = await after.read('alice', 0, 10);
     expect(alicePage.events).toEqual([{ id: 1, kind: 'private_request', at: T0 + 1, skip: [], json: signal1.json }]);
     expect(alicePage.last).toBe(1);

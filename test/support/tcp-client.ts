@@ -52,6 +52,19 @@ export class TcpClient {
     });
   }
 
+  /**
+   * A peer connection to a command-line client's listener (SPEC section 5):
+   * TLS 1.3 with the certificate given, if any, and `servername` as the TLS
+   * server name. The listener's certificate is not checked here: a test
+   * checks it itself, as a requester would, through `socket`.
+   */
+  static openPeer(target: { host: string; port: number; key?: string; cert?: string; servername?: string }): Promise<TcpClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connectTls({ ...target, rejectUnauthorized: false, minVersion: 'TLSv1.3' }, () => resolve(new TcpClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
   private notify(): void {
     const waiters = this.waiters;
     this.waiters = [];

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestReplica } from '../support/replica.js';
 import { TcpClient } from '../support/tcp-client.js';
+import { fingerprint } from '../support/fingerprints.js';
 
 let t: Awaited<ReturnType<typeof startTestReplica>>;
 const clients: TcpClient[] = [];
@@ -98,10 +99,10 @@ describe('TCP bad input', () => {
   it('answers a PROXY header only from a trusted proxy', async () => {
     // From 192.0.2.1:8080 (no newline byte in it, so an untrusted peer's copy splits only at the signature's).
     const header = Buffer.from('0d0a0d0a000d0a515549540a2111000cc0000201cb0071071f900fa0', 'hex');
-    // `p2p <port>` without a host records the client address the server uses, and says it.
+    // `p2p <port> <fingerprint>` without a host records the client address the server uses, and says it.
     const p2pHost = async (client: TcpClient, user: string, password: string) => {
       expect(await client.command(`login ${user} ${password}`)).toMatchObject({ ok: true });
-      return (await client.command('p2p 4501')).host;
+      return (await client.command(`p2p 4501 ${fingerprint(1)}`)).host;
     };
 
     // Untrusted peer: the header is just bytes, four lines of them and no command.

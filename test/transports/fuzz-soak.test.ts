@@ -7,6 +7,7 @@ import { openState } from '../../state/connect.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { startTestReplica } from '../support/replica.js';
 import { sampleUsers } from '../support/context.js';
+import { fingerprint } from '../support/fingerprints.js';
 
 /**
  * A fuzz soak over TCP (issue 21: "a logged-in connection had 217 of 300
@@ -222,7 +223,10 @@ function fuzzerLine(r: Random, self: string): Line {
   if (roll < 46) return line(`${r.pick(['block', 'unblock'])} ${name(r, self)}`);
   if (roll < 50) return line(`${r.pick(['startprivate', 'acceptprivate', 'declineprivate', 'stopprivate'])} ${name(r, self)}`);
   if (roll < 52) return line(`private ${name(r, self)} ${text(r)}`);
-  if (roll < 54) return line(r.pick(['p2p 4501', `p2p 127.0.0.1 ${r.int(1, 65535)}`, 'p2p', 'p2p a b c', 'p2p 127.0.0.1 notaport']));
+  if (roll < 54) {
+    const fp = fingerprint(r.int(0, 255));
+    return line(r.pick([`p2p 4501 ${fp}`, `p2p 127.0.0.1 ${r.int(1, 65535)} ${fp}`, 'p2p 127.0.0.1 4501', 'p2p', 'p2p a b c', `p2p localhost 4501 ${fp}`, `p2p 127.0.0.1 notaport ${fp}`]));
+  }
   if (roll < 58) return line(r.pick(['touch', 'ping', 'ping extra', 'touch extra', 'whoelse extra']));
   if (roll < 60) return line(r.pick([`login ${self} wrong`, `login ${r.pick(allNames)} ${text(r)}`, 'login', 'resume', `resume ${self}:forged`, 'resume a b c']));
   if (roll < 70) return line(`${r.pick(verbs)}${r.pick(['', ' ', '  '])}${r.chance(0.5) ? text(r) : ''}`);

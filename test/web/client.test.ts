@@ -3,6 +3,7 @@ import { startServer, type RunningServer } from '../support/server.js';
 import { TcpClient } from '../support/tcp-client.js';
 import { startBrowser, type RunningBrowser } from './browser.js';
 import { endTest, eventually, WebUser } from './pages.js';
+import { fingerprint } from '../support/fingerprints.js';
 
 /*
  * The web client (SPEC section 8) in Debian's headless chromium, against a
@@ -214,7 +215,7 @@ describe('a conversation across browsers and the terminal', () => {
   it('declines a private-chat request, which needs the command-line client', async () => {
     const yoda = await web('yoda', 'wise');
     const lando = await tcp('lando', 'cloudcity');
-    expect(await lando.command('p2p 127.0.0.1 9')).toMatchObject({ ok: true });
+    expect(await lando.command(`p2p 127.0.0.1 9 ${fingerprint(1)}`)).toMatchObject({ ok: true });
     expect(await lando.command('startprivate yoda')).toMatchObject({ ok: true, text: 'Private messaging request sent to yoda' });
     expect(await lando.waitFor((m) => m.type === 'private_decline')).toMatchObject({ text: 'yoda declined private messaging' });
     await yoda.page.locator('#log .text', { hasText: 'lando asked to chat privately' }).waitFor();
