@@ -404,22 +404,26 @@ export function summary(results: Results, plotFiles: { file: string; title: stri
   return lines.join('\n');
 }
 
-/** Writes results.json, summary.md and the SVG plots into `dir`; returns the file names. */
 /**
- * Results are committed: paths of the machine they ran on (this checkout,
- * the user's home, where a Node binary was cached) become descriptions.
+ * Results are committed: paths of the machine they ran on (this checkout, a
+ * baseline checkout, the user's home, where a Node binary was cached)
+ * become descriptions.
  */
 function withoutMachinePaths(results: Results): Results {
   const repo = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+  const baselines = results.runs.map((r) => r.serverRoot).filter((root) => root !== repo && root.startsWith('/'));
   let text = JSON.stringify(results);
   for (const [path, name] of [
     [repo, '<this checkout>'],
+    ...baselines.map((root) => [root, '<baseline checkout>'] as const),
     [homedir(), '~'],
   ] as const) {
     if (path.length > 1) text = text.split(path).join(name);
   }
   return JSON.parse(text) as Results;
 }
+
+/** Writes results.json, summary.md and the SVG plots into `dir`; returns the file names. */
 
 export async function writeResults(dir: string, given: Results): Promise<string[]> {
   const results = withoutMachinePaths(given);
