@@ -58,9 +58,12 @@ export async function makePeerIdentity(): Promise<PeerIdentity> {
  */
 export function matchesFingerprint(certificate: X509Certificate | undefined, fingerprint: string): boolean {
   if (!certificate) return false;
-  const expected = Buffer.from(fingerprint.replace(/:/g, ''), 'hex');
-  const actual = sha256(certificate.raw);
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
+  return sameBytes(Buffer.from(fingerprint.replace(/:/g, ''), 'hex'), sha256(certificate.raw));
+}
+
+/** Whether two secrets' bytes are equal, compared in constant time (a length differs at once). */
+export function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function sha256(bytes: Buffer): Buffer {

@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { connect as connectTls, createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
-import { makePeerIdentity, matchesFingerprint, type PeerIdentity } from './certificate.js';
+import { makePeerIdentity, matchesFingerprint, sameBytes, type PeerIdentity } from './certificate.js';
 import { readJsonLines, writeJsonLine } from './json-lines.js';
 import { clientTexts, printable } from './render.js';
 
@@ -338,7 +338,5 @@ export class PeerChat {
 
 /** Labels compared in constant time: a hello's token must be the one its connection named. */
 function sameLabel(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+  return sameBytes(Buffer.from(a), Buffer.from(b));
 }

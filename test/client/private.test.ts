@@ -43,6 +43,9 @@ async function startPrivate(from: Cli, to: Cli): Promise<void> {
   await from.waitForLine(`Start private messaging with ${to.name}`);
 }
 
+/** What each user is told when the peer connection fails its fingerprint check (SPEC section 5, point 5). */
+const unverified = (peer: string) => `Error. Private messaging with ${peer} could not be verified, so the connection was closed`;
+
 describe('startprivate', () => {
   it('a declined request is reported to the requester and opens nothing', async () => {
     const hans = await loginCli(server.tcpPort, 'hans', 'falcon');
@@ -210,7 +213,6 @@ describe('closing a private chat', () => {
 });
 
 describe('the peer listener', () => {
-  const unverified = (peer: string) => `Error. Private messaging with ${peer} could not be verified, so the connection was closed`;
 
   /**
    * leia asks from a raw TCP connection with a certificate of her own, so the
@@ -334,7 +336,6 @@ describe('the peer listener', () => {
 });
 
 describe('between the peers (SPEC section 5, point 5)', () => {
-  const unverified = (peer: string) => `Error. Private messaging with ${peer} could not be verified, so the connection was closed`;
   /** Closed after each test. */
   const pieces: { close(): Promise<void> }[] = [];
 
