@@ -7,14 +7,37 @@ import type { Wakeups } from './wakeups.js';
 
 const eventsPerPoll = 200;
 
+/**
+ * How a parked poll learns that its client left: a check and a one-shot
+ * callback. A host gives what it has at hand (a Node response's 'close', a
+ * Request's AbortSignal, `fromSignal`) rather than a web Request built only
+ * for its signal, which costs a parked poll several kilobytes on Node.
+ */
+export interface ClientGone {
+  gone(): boolean;
+  /** Calls `fn` once when the client leaves (never before it returns); returns a function that cancels it. */
+  onGone(fn: () => void): () => void;
+}
+
+/** A ClientGone over an AbortSignal (a Worker's Request). */
+export function fromSignal(signal: AbortSignal): ClientGone {
+  return {
+    gone: () => signal.aborted,
+    onGone(fn) {
+      signal.addEventListener('abort', fn, { once: true });
+      return () => signal.removeEventListener('abort', fn);
+    },
+  };
+}
+
 export interface PollRequest {
   user: string;
   token: string;
   /** The cursor the client passed (and so acknowledges), or null: the session's stored cursor. */
   after: Cursor | null;
   waitMs: number;
-  /** Aborts when the client goes away. */
-  signal: AbortSignal;
+  /** Tells when the client goes away. */
+  client: ClientGone;
   /** The replica is going away: answer now, with a session_end (shutdown) when there is nothing else. */
   closing(): boolean;
   /** Called around each wait, for the parked-polls gauge. */
@@ -84,17 +107,17 @@ export async function longPoll(ctx: Context, live: Wakeups, o: PollRequest): Pro
     page = await readFeed(ctx, live, o.user, page.cursor, eventsPerPoll, 'read');
     let gap = page.gap;
     const deadline = Date.now() + o.waitMs;
-    while (page.events.length === 0 && !released && !o.closing() && !o.signal.aborted && Date.now() < deadline) {
+    while (page.events.length === 0 && !released && !o.closing() && !o.client.gone() && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, deadline - Date.now());
         const done = () => {
           clearTimeout(timer);
-          o.signal.removeEventListener('abort', done);
+          cancel();
           wake = null;
           resolve();
         };
+        const timer = setTimeout(done, deadline - Date.now());
+        const cancel = o.client.onGone(done);
         wake = done;
-        o.signal.addEventListener('abort', done, { once: true });
         o.parked(1);
       }).finally(() => o.parked(-1));
       const inbox = inboxGrew ? 'read' : 'unchanged';

@@ -1,5 +1,5 @@
 import { createAdaptorServer } from '@hono/node-server';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { httpStatus } from '../handlers/replies.js';
 import { ConnectionLimits } from '../transports/connection-limits.js';
@@ -7,6 +7,7 @@ import type { Context } from '../handlers/types.js';
 import { TrustedProxies } from '../transports/addresses.js';
 import { createHttpApp } from '../transports/http.js';
 import { Live } from '../delivery/live.js';
+import type { ClientGone } from '../delivery/long-poll.js';
 import { Metrics } from '../transports/metrics.js';
 import { startSweeper } from './sweeper.js';
 import { createTcpServer, type TcpStats } from '../transports/tcp/server.js';
@@ -88,6 +89,7 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
       live,
       metrics,
       clientAddress: (c) => proxies.httpClient(c.env.incoming.socket.remoteAddress ?? 'unknown', c.req.header('x-forwarded-for')),
+      clientGone: (c) => responseClosed(c.env.outgoing),
     });
     httpApi = createAdaptorServer({ fetch: http.app.fetch }) as HttpServer;
     httpServer = cappedListener(httpApi, limits, metrics);
@@ -175,6 +177,20 @@ function cappedListener(api: HttpServer, limits: ConnectionLimits, metrics: Metr
     socket.once('close', place.release);
     api.emit('connection', socket);
   });
+}
+
+/**
+ * A parked poll's client left: its response closed before it was sent. Read
+ * off Node's response, so that no web Request is built for its AbortSignal.
+ */
+function responseClosed(res: ServerResponse): ClientGone {
+  return {
+    gone: () => res.destroyed,
+    onGone(fn) {
+      res.once('close', fn);
+      return () => res.off('close', fn);
+    },
+  };
 }
 
 function listen(server: NetServer, port: number, host: string): Promise<void> {

@@ -6,7 +6,7 @@ import { commands, pollVerb } from '../handlers/registry.js';
 import type { Caller, Context, Reply } from '../handlers/types.js';
 import { Cursor } from '../state/cursor.js';
 import { eventLine, type FeedPage } from '../delivery/feed.js';
-import { longPoll, ParkedPolls } from '../delivery/long-poll.js';
+import { fromSignal, longPoll, ParkedPolls, type ClientGone } from '../delivery/long-poll.js';
 import { runCommand } from './commands.js';
 import type { Metrics } from './metrics.js';
 import type { Wakeups } from '../delivery/wakeups.js';
@@ -21,10 +21,14 @@ export interface HttpOptions {
   webFiles?: WebFiles;
   /** The client address of a request, as the host sees it (after trusted proxies). */
   clientAddress(c: HonoContext): string;
+  /** How a parked poll learns its client left (default: the Request's AbortSignal). */
+  clientGone?(c: HonoContext): ClientGone;
 }
 
 /** How long /readyz waits for the state store: a load balancer needs an answer, not a hang. */
 const readyDeadlineMs = 1000;
+/** API answers are never cached; the web client's files and /commands say how they may be. */
+const noStore = { 'cache-control': 'no-store' };
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const eventsUsage = 'Usage: GET /events?after=<cursor>&wait=<seconds> (a cursor the server handed out)';
 const commandUsage = 'Usage: POST /command with the command line as the body, or {"line":"<command line>"}';
@@ -40,28 +44,25 @@ export function createHttpApp(o: HttpOptions) {
   const app = new Hono();
   const parkedPolls = new ParkedPolls(2);
 
-  const send = (c: HonoContext, reply: Reply) => c.json(wireReply(reply), httpStatus(reply) as 200);
+  const clientGone = o.clientGone ?? ((c: HonoContext) => fromSignal(c.req.raw.signal));
+  const send = (c: HonoContext, reply: Reply) => c.json(wireReply(reply), httpStatus(reply) as 200, noStore);
+  // Only the routes that read a body are behind the limit: the middleware
+  // reads `c.req.raw.body`, which on Node builds a whole web Request, and a
+  // parked poll would hold it for as long as it waits.
+  const limitBody = bodyLimit({
+    maxSize: ctx.config.maxBodyBytes,
+    onError: (c) => send(c, fail('', 'too_long', texts.bodyTooLong(ctx.config.maxBodyBytes))),
+  });
   const caller = (c: HonoContext): Caller => {
     const token = /^Bearer (\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
     const user = token ? tokenUser(token) : null;
     return { address: o.clientAddress(c), ...(user && token ? { session: { user, token } } : {}) };
   };
 
-  // API answers (a login reply carries a token) are never cached; the web
-  // client's files and /commands say how they may be.
-  app.use('*', async (c, next) => {
-    await next();
-    if (!c.res.headers.has('cache-control')) c.header('cache-control', 'no-store');
-  });
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: ctx.config.maxBodyBytes,
-      onError: (c) => send(c, fail('', 'too_long', texts.bodyTooLong(ctx.config.maxBodyBytes))),
-    }),
-  );
-
-  app.post('/login', async (c) => {
+  // No middleware on every route: a route with one handler runs without
+  // Hono's compose, so a parked poll holds fewer suspended frames. API
+  // answers (a login reply carries a token) say `no-store` themselves.
+  app.post('/login', limitBody, async (c) => {
     if (crossSiteForm(c)) return send(c, fail('login', 'cross_site', texts.crossSiteLogin));
     const body = await readBody(c);
     if (typeof body !== 'string') return send(c, body);
@@ -73,7 +74,7 @@ export function createHttpApp(o: HttpOptions) {
     return send(c, await runCommand(ctx, metrics, 'http', { address: o.clientAddress(c) }, { verb: 'login', args: [username, password] }));
   });
 
-  app.post('/command', async (c) => {
+  app.post('/command', limitBody, async (c) => {
     const body = await readBody(c);
     if (typeof body !== 'string') return send(c, body);
     let line = body.replace(/\r?\n$/, '');
@@ -85,7 +86,7 @@ export function createHttpApp(o: HttpOptions) {
     return send(c, await runCommand(ctx, metrics, 'http', caller(c), line));
   });
 
-  app.post('/logout', async (c) => {
+  app.post('/logout', limitBody, async (c) => {
     const reply = await runCommand(ctx, metrics, 'http', caller(c), 'logout');
     // The CLI prints the words of the session's last event (its session_end)
     // when it logs out; this answer is the last thing a curl user reads.
@@ -105,7 +106,7 @@ export function createHttpApp(o: HttpOptions) {
       ...who,
       after,
       waitMs: closing ? 0 : Math.min(Number(waitText), 60) * 1000,
-      signal: c.req.raw.signal,
+      client: clientGone(c),
       closing: () => closing,
       parked: (delta) => metrics.parkedPolls.inc(delta),
       limit: parkedPolls,
@@ -114,21 +115,21 @@ export function createHttpApp(o: HttpOptions) {
       return send(c, fail(pollVerb, 'not_logged_in', answer === 'ended' ? texts.sessionEnded : texts.notLoggedIn));
     }
     metrics.eventsDelivered.inc({ transport: 'http' }, answer.events.length);
-    return c.body(eventsBody(answer), 200, { 'content-type': 'application/json' });
+    return c.body(eventsBody(answer), 200, { 'content-type': 'application/json', ...noStore });
   });
 
   mountWebClient(app, o.webFiles);
-  app.get('/healthz', (c) => c.json({ ok: true, text: 'ok' }));
+  app.get('/healthz', (c) => c.json({ ok: true, text: 'ok' }, 200, noStore));
   // The command table, for clients that must tell a command line from text
   // (the web client's input line): every verb, in the table's order.
   const commandList = { commands: commands.map(({ verb, synopsis, session, typed }) => ({ verb, synopsis, session, typed })) };
   app.get('/commands', (c) => c.json(commandList, 200, { 'cache-control': 'public, max-age=300' }));
   app.get('/readyz', async (c) => {
     const ready = !closing && (await withDeadline(ctx.state.ping(), readyDeadlineMs).catch(() => false));
-    return ready ? c.json({ ok: true, text: 'ready' }) : c.json({ ok: false, text: texts.unavailable }, 503);
+    return ready ? c.json({ ok: true, text: 'ready' }, 200, noStore) : c.json({ ok: false, text: texts.unavailable }, 503, noStore);
   });
 
-  app.notFound((c) => c.json({ ok: false, error: 'not_found', text: 'Error. Unknown route' }, 404));
+  app.notFound((c) => c.json({ ok: false, error: 'not_found', text: 'Error. Unknown route' }, 404, noStore));
   app.onError((err, c) => {
     ctx.log?.('error', 'request failed', { path: c.req.path, err });
     return send(c, fail('', 'unavailable', texts.unavailable));

@@ -69,6 +69,8 @@ describe('Cache-Control', () => {
       ['/command', { method: 'POST', body: 'whoelse' }],
       ['/nowhere', {}],
       ['/healthz', {}],
+      ['/readyz', {}],
+      ['/command', { method: 'POST', headers: auth, body: 'x'.repeat(70_000) }],
     ] as const) {
       const res = await fetch(`${t.http.base}${path}`, init);
       expect(res.headers.get('cache-control'), path).toBe('no-store');

@@ -170,6 +170,22 @@ describe('what a long-poll may cost', () => {
     expect(watch).not.toHaveBeenCalled();
   });
 
+  it('a client that goes away unparks its poll at once, long before its wait', async () => {
+    const luke = await httpLogin('luke', 'sunrise');
+    const first = await t.http.events(luke.token);
+    const leave = new AbortController();
+    const parked = fetch(`${t.http.base}/events?wait=60&after=${first.body.cursor}`, {
+      headers: { authorization: `Bearer ${luke.token}` },
+      signal: leave.signal,
+    });
+    parked.catch(() => undefined);
+    await vi.waitFor(async () => expect(await parkedPolls()).toBe(1), WAIT);
+    leave.abort();
+    await expect(parked).rejects.toThrow();
+    await vi.waitFor(async () => expect(await parkedPolls()).toBe(0), WAIT);
+    await t.http.command(luke.token, 'logout');
+  });
+
   it('parks at most two polls per session: a third answers the oldest at once, and the two left get the next event', async () => {
     const yoda = await tcpLogin('yoda', 'wise');
     const { body } = await t.http.login('luke', 'sunrise');
