@@ -1,11 +1,11 @@
 import { createAdaptorServer } from '@hono/node-server';
-import { createServer as createHttpServer, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { httpStatus } from '../handlers/replies.js';
 import { ConnectionLimits } from '../transports/connection-limits.js';
 import type { Context } from '../handlers/types.js';
 import { TrustedProxies } from '../transports/addresses.js';
-import { createHttpApp } from '../transports/http.js';
+import { createHttpApp, joinChunks, type RequestHost } from '../transports/http.js';
 import { Live } from '../delivery/live.js';
 import type { ClientGone } from '../delivery/long-poll.js';
 import { Metrics } from '../transports/metrics.js';
@@ -88,8 +88,8 @@ export async function startReplica(o: ReplicaOptions): Promise<Replica> {
       ctx,
       live,
       metrics,
-      clientAddress: (c) => proxies.httpClient(c.env.incoming.socket.remoteAddress ?? 'unknown', c.req.header('x-forwarded-for')),
-      clientGone: (c) => responseClosed(c.env.outgoing),
+      clientAddress: (c) => proxies.httpClient(c.env.incoming.socket.remoteAddress ?? 'unknown', nodeRequests.header(c, 'x-forwarded-for')),
+      requests: nodeRequests,
     });
     httpApi = createAdaptorServer({ fetch: http.app.fetch }) as HttpServer;
     httpServer = cappedListener(httpApi, limits, metrics);
@@ -176,6 +176,55 @@ function cappedListener(api: HttpServer, limits: ConnectionLimits, metrics: Metr
     }
     socket.once('close', place.release);
     api.emit('connection', socket);
+  });
+}
+
+/**
+ * Requests read off Node's IncomingMessage and ServerResponse (which
+ * @hono/node-server hands over as `c.env`), so that no web Request is built.
+ */
+const nodeRequests: RequestHost = {
+  header(c, name) {
+    const value = (c.env.incoming as IncomingMessage).headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  },
+  body: (c, max) => readIncoming(c.env.incoming, max),
+  gone: (c) => responseClosed(c.env.outgoing),
+};
+
+/**
+ * A request body, up to `max` bytes. Past it, what is left is read and
+ * dropped, so the connection stays usable for the 413. A client that leaves
+ * mid-body rejects it, as a web Request's body would.
+ */
+function readIncoming(incoming: IncomingMessage, max: number): Promise<Uint8Array | 'too_long'> {
+  if (Number(incoming.headers['content-length'] ?? 0) > max) return Promise.resolve('too_long');
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const stop = () => {
+      incoming.off('data', data);
+      incoming.off('end', end);
+      incoming.off('close', closed);
+    };
+    const data = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size <= max) return void chunks.push(chunk);
+      stop();
+      incoming.resume();
+      resolve('too_long');
+    };
+    const end = () => {
+      stop();
+      resolve(joinChunks(chunks, size));
+    };
+    const closed = () => {
+      stop();
+      reject(new Error('the client closed the connection before the end of its request body'));
+    };
+    incoming.on('data', data);
+    incoming.once('end', end);
+    incoming.once('close', closed);
   });
 }
 

@@ -1,5 +1,4 @@
 import { Hono, type Context as HonoContext } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { tokenUser } from '../handlers/users.js';
 import { fail, httpStatus, texts, wireReply } from '../handlers/replies.js';
 import { commands, pollVerb } from '../handlers/registry.js';
@@ -21,8 +20,61 @@ export interface HttpOptions {
   webFiles?: WebFiles;
   /** The client address of a request, as the host sees it (after trusted proxies). */
   clientAddress(c: HonoContext): string;
-  /** How a parked poll learns its client left (default: the Request's AbortSignal). */
-  clientGone?(c: HonoContext): ClientGone;
+  /** How the app reads a request (default: off the web Request, as on a Worker). */
+  requests?: RequestHost;
+}
+
+/**
+ * What the app reads off a request, from what its host has at hand. On Node
+ * that is the IncomingMessage and ServerResponse: touching the web Request's
+ * body, signal or headers makes @hono/node-server build a whole web Request
+ * (a Headers, a ReadableStream, an AbortController) for each request, which
+ * cost an HTTP message about a tenth of the server's CPU and a parked poll
+ * several kilobytes. On a Worker the web Request is what there is.
+ */
+export interface RequestHost {
+  /** A request header, or undefined. */
+  header(c: HonoContext, name: string): string | undefined;
+  /** The body's bytes, or 'too_long' as soon as it passes `max` (the rest is not kept). */
+  body(c: HonoContext, max: number): Promise<Uint8Array | 'too_long'>;
+  /** How a parked poll learns its client left. */
+  gone(c: HonoContext): ClientGone;
+}
+
+/** A request as a web Request: the Worker's, and the default. */
+export const webRequests: RequestHost = {
+  header: (c, name) => c.req.header(name),
+  async body(c, max) {
+    if (Number(c.req.header('content-length') ?? 0) > max) return 'too_long';
+    const stream = c.req.raw.body;
+    if (!stream) return new Uint8Array(0);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = stream.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return joinChunks(chunks, size);
+      size += value.byteLength;
+      if (size > max) {
+        await reader.cancel();
+        return 'too_long';
+      }
+      chunks.push(value);
+    }
+  },
+  gone: (c) => fromSignal(c.req.raw.signal),
+};
+
+/** One array of `size` bytes from the chunks of a body. */
+export function joinChunks(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return all;
 }
 
 /** How long /readyz waits for the state store: a load balancer needs an answer, not a hang. */
@@ -44,29 +96,35 @@ export function createHttpApp(o: HttpOptions) {
   const app = new Hono();
   const parkedPolls = new ParkedPolls(2);
 
-  const clientGone = o.clientGone ?? ((c: HonoContext) => fromSignal(c.req.raw.signal));
+  const requests = o.requests ?? webRequests;
+  const header = requests.header;
   const send = (c: HonoContext, reply: Reply) => c.json(wireReply(reply), httpStatus(reply) as 200, noStore);
-  // Only the routes that read a body are behind the limit: the middleware
-  // reads `c.req.raw.body`, which on Node builds a whole web Request, and a
-  // parked poll would hold it for as long as it waits.
-  const limitBody = bodyLimit({
-    maxSize: ctx.config.maxBodyBytes,
-    onError: (c) => send(c, fail('', 'too_long', texts.bodyTooLong(ctx.config.maxBodyBytes))),
-  });
+  /** The body as text, or the reply that refuses it: too long, or not UTF-8. */
+  const readBody = async (c: HonoContext): Promise<string | Reply> => {
+    const max = ctx.config.maxBodyBytes;
+    const bytes = await requests.body(c, max);
+    if (bytes === 'too_long') return fail('', 'too_long', texts.bodyTooLong(max));
+    try {
+      return utf8.decode(bytes);
+    } catch {
+      return fail('', 'invalid_command', texts.invalidCharacters);
+    }
+  };
+  const isJson = (c: HonoContext, body: string) => jsonBody(header(c, 'content-type'), body);
   const caller = (c: HonoContext): Caller => {
-    const token = /^Bearer (\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    const token = /^Bearer (\S+)$/i.exec(header(c, 'authorization') ?? '')?.[1];
     const user = token ? tokenUser(token) : null;
     return { address: o.clientAddress(c), ...(user && token ? { session: { user, token } } : {}) };
   };
 
-  // No middleware on every route: a route with one handler runs without
-  // Hono's compose, so a parked poll holds fewer suspended frames. API
-  // answers (a login reply carries a token) say `no-store` themselves.
-  app.post('/login', limitBody, async (c) => {
-    if (crossSiteForm(c)) return send(c, fail('login', 'cross_site', texts.crossSiteLogin));
+  // No middleware: a route with one handler runs without Hono's compose, so
+  // a parked poll holds fewer suspended frames. API answers (a login reply
+  // carries a token) say `no-store` themselves.
+  app.post('/login', async (c) => {
+    if (crossSiteForm((name) => header(c, name))) return send(c, fail('login', 'cross_site', texts.crossSiteLogin));
     const body = await readBody(c);
     if (typeof body !== 'string') return send(c, body);
-    const fields = parseFields(c, body);
+    const fields = parseFields(isJson(c, body), body);
     const { username, password } = fields ?? {};
     if (typeof username !== 'string' || typeof password !== 'string' || username === '' || password === '') {
       return send(c, fail('login', 'usage', loginUsage));
@@ -74,19 +132,19 @@ export function createHttpApp(o: HttpOptions) {
     return send(c, await runCommand(ctx, metrics, 'http', { address: o.clientAddress(c) }, { verb: 'login', args: [username, password] }));
   });
 
-  app.post('/command', limitBody, async (c) => {
+  app.post('/command', async (c) => {
     const body = await readBody(c);
     if (typeof body !== 'string') return send(c, body);
     let line = body.replace(/\r?\n$/, '');
     if (isJson(c, body)) {
-      const fields = parseFields(c, body);
+      const fields = parseFields(true, body);
       if (typeof fields?.line !== 'string') return send(c, fail('', 'usage', commandUsage));
       line = fields.line;
     }
     return send(c, await runCommand(ctx, metrics, 'http', caller(c), line));
   });
 
-  app.post('/logout', limitBody, async (c) => {
+  app.post('/logout', async (c) => {
     const reply = await runCommand(ctx, metrics, 'http', caller(c), 'logout');
     // The CLI prints the words of the session's last event (its session_end)
     // when it logs out; this answer is the last thing a curl user reads.
@@ -106,7 +164,7 @@ export function createHttpApp(o: HttpOptions) {
       ...who,
       after,
       waitMs: closing ? 0 : Math.min(Number(waitText), 60) * 1000,
-      client: clientGone(c),
+      client: requests.gone(c),
       closing: () => closing,
       parked: (delta) => metrics.parkedPolls.inc(delta),
       limit: parkedPolls,
@@ -145,21 +203,13 @@ export function createHttpApp(o: HttpOptions) {
   };
 }
 
-async function readBody(c: HonoContext): Promise<string | Reply> {
-  try {
-    return utf8.decode(await c.req.arrayBuffer());
-  } catch {
-    return fail('', 'invalid_command', texts.invalidCharacters);
-  }
-}
-
 /**
  * A JSON body: declared so, or one that starts with `{` whatever it is
  * declared as. No command line starts with `{`, and curl sends `-d '{...}'`
  * as a form unless told otherwise, so both body forms work as typed.
  */
-function isJson(c: HonoContext, body: string): boolean {
-  return (c.req.header('content-type') ?? '').includes('json') || body.trimStart().startsWith('{');
+function jsonBody(contentType: string | undefined, body: string): boolean {
+  return (contentType ?? '').includes('json') || body.trimStart().startsWith('{');
 }
 
 /**
@@ -169,21 +219,21 @@ function isJson(c: HonoContext, body: string): boolean {
  * an `Origin` that is not this host. Curl sends neither header, so its form
  * and JSON logins work as before; so do the web client's (same origin).
  */
-function crossSiteForm(c: HonoContext): boolean {
-  if ((c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) return false;
-  if (c.req.header('sec-fetch-site') === 'cross-site') return true;
-  const origin = c.req.header('origin');
+function crossSiteForm(header: (name: string) => string | undefined): boolean {
+  if ((header('content-type') ?? '').toLowerCase().startsWith('application/json')) return false;
+  if (header('sec-fetch-site') === 'cross-site') return true;
+  const origin = header('origin');
   if (origin === undefined) return false;
   try {
-    return new URL(origin).host !== (c.req.header('x-forwarded-host') ?? c.req.header('host'));
+    return new URL(origin).host !== (header('x-forwarded-host') ?? header('host'));
   } catch {
     return true;
   }
 }
 
 /** JSON object or form fields of a request body; unknown fields are ignored. */
-function parseFields(c: HonoContext, body: string): Record<string, unknown> | null {
-  if (isJson(c, body)) {
+function parseFields(json: boolean, body: string): Record<string, unknown> | null {
+  if (json) {
     try {
       const value: unknown = JSON.parse(body);
       return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestReplica } from '../support/replica.js';
 import { TcpClient } from '../support/tcp-client.js';
@@ -131,6 +132,38 @@ describe('HTTP bad input', () => {
     const res = await fetch(`${t.http.base}/command`, { method: 'POST', body: 'x'.repeat(2000) });
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ error: 'too_long', text: 'Error. Request body too long (at most 512 bytes)' });
+  });
+
+  it('a chunked body is read whole, and one past the limit gets a 413 on a connection that goes on serving', async () => {
+    const socket = connect(Number(new URL(t.http.base).port), '127.0.0.1');
+    socket.setEncoding('utf8');
+    let received = '';
+    socket.on('data', (text: string) => (received += text));
+    const chunked = (parts: string[]) =>
+      `POST /command HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n${parts.map((p) => `${p.length.toString(16)}\r\n${p}\r\n`).join('')}0\r\n\r\n`;
+    try {
+      // Two chunks of one line: read as one body (the line is a command, so no session: 401).
+      socket.write(chunked(['who', 'else']));
+      await vi.waitFor(() => expect(received).toContain('"error":"not_logged_in"'), { timeout: 10_000 });
+      // 2,000 bytes in chunks of 400, none of them declared up front.
+      socket.write(chunked(Array.from({ length: 5 }, () => 'x'.repeat(400))));
+      await vi.waitFor(() => expect(received).toContain('Request body too long (at most 512 bytes)'), { timeout: 10_000 });
+      expect(received).toMatch(/HTTP\/1\.1 413/);
+      // The same connection answers the next request.
+      socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+      await vi.waitFor(() => expect(received).toContain('{"ok":true,"text":"ok"}'), { timeout: 10_000 });
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it('a client that leaves in the middle of its body leaves the replica serving', async () => {
+    const socket = connect(Number(new URL(t.http.base).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('POST /command HTTP/1.1\r\nhost: x\r\ncontent-length: 300\r\n\r\nwho');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.destroy();
+    await vi.waitFor(async () => expect((await fetch(`${t.http.base}/healthz`)).status).toBe(200), { timeout: 10_000 });
   });
 
   it('answers malformed JSON, missing fields and unknown routes clearly', async () => {

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Hono } from 'hono';
 import { startTestReplica } from '../support/replica.js';
+import { webRequests } from '../../transports/http.js';
 
 /*
  * Both body forms of SPEC section 4 as curl sends them typed by hand:
@@ -43,5 +45,34 @@ describe('POST /command body forms, as curl -d sends them', () => {
     expect(a).toMatchObject({ status: 200, body: { ok: true } });
     const b = await post('/login', '{"username":"hans","password":"falcon"}', { 'content-type': 'text/plain' });
     expect(b).toMatchObject({ status: 200, body: { ok: true } });
+  });
+});
+
+describe('a body read off a web Request (the Worker host)', () => {
+  // The Worker reads bodies with webRequests; the Node replica above reads the IncomingMessage.
+  const app = new Hono().post('/', async (c) => {
+    const bytes = await webRequests.body(c, 512);
+    return c.json(bytes === 'too_long' ? { tooLong: true } : { text: new TextDecoder().decode(bytes) });
+  });
+  const streamed = (parts: string[]) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const part of parts) controller.enqueue(new TextEncoder().encode(part));
+        controller.close();
+      },
+    });
+  const read = async (body: string | ReadableStream<Uint8Array>, headers: Record<string, string> = {}) =>
+    (await app.request('/', { method: 'POST', body, headers, duplex: 'half' } as RequestInit)).json();
+
+  it('joins the chunks of a body within the limit', async () => {
+    expect(await read(streamed(['who', 'else']))).toEqual({ text: 'whoelse' });
+    expect(await read('')).toEqual({ text: '' });
+  });
+
+  it('stops at the limit whether or not the length was declared', async () => {
+    expect(await read(streamed(Array.from({ length: 5 }, () => 'x'.repeat(400))))).toEqual({ tooLong: true });
+    expect(await read('x'.repeat(513))).toEqual({ tooLong: true });
+    expect(await read('x'.repeat(512))).toEqual({ text: 'x'.repeat(512) });
+    expect(await read('x', { 'content-length': '100000' })).toEqual({ tooLong: true });
   });
 });
