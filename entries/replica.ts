@@ -242,9 +242,21 @@ function responseClosed(res: ServerResponse): ClientGone {
   };
 }
 
+/**
+ * Connections the kernel holds for a listener until the replica accepts
+ * them; Linux caps it at `net.core.somaxconn` (4096 since Linux 5.4).
+ * Node's default, 511, overflowed whenever clients opened connections faster
+ * than a busy replica took them (the bench's HTTP open loop past saturation:
+ * 25,000 overflows a run); the kernel then answers with SYN cookies, and a
+ * client whose cookie fails gets its connection reset after it sent its
+ * request (`ECONNRESET`, 50-230 requests a run). A replica that dies sends
+ * all its clients to the others at once, so this is their burst too.
+ */
+const listenBacklog = 65_535;
+
 function listen(server: NetServer, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen({ port, host, backlog: listenBacklog }, () => resolve());
   });
 }
