@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { Cursor } from './cursor.js';
 import { keys, wakeChannelUser } from './keys.js';
@@ -517,5 +517,5 @@ function page(r: Reply, offset: number): EventPage {
  * edge; the scripts compare hashes.
  */
 function digest(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return hash('sha256', token, 'base64url');
 }
