@@ -424,7 +424,6 @@ function withoutMachinePaths(results: Results): Results {
 }
 
 /** Writes results.json, summary.md and the SVG plots into `dir`; returns the file names. */
-
 export async function writeResults(dir: string, given: Results): Promise<string[]> {
   const results = withoutMachinePaths(given);
   results.problems = [...results.runs, ...(results.peers ?? [])].flatMap(problemsOf);

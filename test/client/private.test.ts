@@ -213,7 +213,6 @@ describe('closing a private chat', () => {
 });
 
 describe('the peer listener', () => {
-
   /**
    * leia asks from a raw TCP connection with a certificate of her own, so the
    * test holds her key, the one-time token and the listener's address and
